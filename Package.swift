@@ -1,0 +1,59 @@
+// swift-tools-version: 6.0
+// nntrain: a data-parallel neural-network trainer. Targets are split where their
+// dependencies differ (see docs/architecture.md).
+import PackageDescription
+
+let package = Package(
+    name: "nntrain",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "nntrain", targets: ["nntrain"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
+    ],
+    targets: [
+        // System libraries, found through pkg-config (Debian: libopenblas-dev, libopenmpi-dev, zlib1g-dev).
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+
+        // Tensors, BLAS-backed products, seeded RNG.
+        .target(name: "NNCore", dependencies: ["CBLAS"]),
+        // Layers, losses, model, optimizers, schedules, gradient check, checkpoints.
+        .target(name: "NeuralNet", dependencies: [
+            "NNCore", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // IDX, CSV, synthetic sets, sampler.
+        .target(name: "NNData", dependencies: ["NNCore", "CZlib"]),
+        // Communicator protocol, in-process threads and size-1 implementations.
+        .target(name: "Collectives"),
+        // The MPI communicator.
+        .target(name: "MPICollectives", dependencies: ["CMPI", "Collectives"]),
+        // Trainer loop, coordinator, metrics, experiments.
+        .target(name: "Training", dependencies: [
+            "NNCore", "NeuralNet", "NNData", "Collectives", "MPICollectives",
+        ]),
+        // Commands and options.
+        .target(name: "NNTrainCLI", dependencies: [
+            "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        .executableTarget(name: "nntrain", dependencies: ["NNTrainCLI"]),
+
+        .testTarget(name: "NNCoreTests", dependencies: ["NNCore"]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
+        .testTarget(name: "NNDataTests", dependencies: ["NNData"]),
+        .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["NNTrainCLI"]),
+    ],
+    // Swift 5 language mode: the trainer's concurrency is explicit threads and MPI ranks,
+    // whose safety the Swift 6 checker cannot see through raw buffers.
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,3 @@
+// CZlib: zlib for reading .gz datasets (gzopen/gzread handle both gzip and raw files).
+#pragma once
+#include <zlib.h>

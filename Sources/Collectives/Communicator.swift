@@ -1,0 +1,61 @@
+// Communicator: the collectives nntrain's trainer needs, behind one protocol with three
+// implementations (MPI, in-process threads, size 1). The trainer cannot tell them apart.
+
+/// A failure inside a collective operation.
+public struct CommunicatorError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Collective operations over a fixed group of ranks 0..<size.
+///
+/// Every rank must call the same collectives in the same order with buffers of the same
+/// length. Sums of floating-point values are computed in an order fixed by the implementation;
+/// use the Int64 sum where the result must not depend on it.
+public protocol Communicator: AnyObject {
+    var rank: Int { get }
+    var size: Int { get }
+    /// A short name for logs: "mpi", "threads", "single".
+    var kind: String { get }
+    /// Elementwise sum over ranks, in place, on every rank.
+    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws
+    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws
+    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws
+    /// Elementwise maximum over ranks, in place.
+    func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) throws
+    /// Copies `root`'s bytes into every other rank's buffer.
+    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws
+    /// `received` = concatenation over ranks of each rank's `sent` (all the same length).
+    func allGather(_ sent: UnsafeRawBufferPointer, _ received: UnsafeMutableRawBufferPointer) throws
+    func barrier() throws
+    /// Ends the whole job with `message` (MPI_Abort under MPI). Never returns.
+    func abort(_ message: String, code: Int32) -> Never
+}
+
+extension Communicator {
+    /// Broadcasts a string from root (length first, then bytes).
+    public func broadcast(string: String, root: Int = 0) throws -> String {
+        var bytes = Array(string.utf8)
+        var len = Int64(bytes.count)
+        try withUnsafeMutableBytes(of: &len) { try broadcast($0, root: root) }
+        if rank != root { bytes = Array(repeating: 0, count: Int(len)) }
+        try bytes.withUnsafeMutableBytes { try broadcast($0, root: root) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Gathers one UInt64 from every rank.
+    public func allGather(_ value: UInt64) throws -> [UInt64] {
+        var v = value
+        var out = [UInt64](repeating: 0, count: size)
+        try withUnsafeBytes(of: &v) { s in try out.withUnsafeMutableBytes { try allGather(s, $0) } }
+        return out
+    }
+
+    /// Broadcasts a Double from root.
+    public func broadcast(_ value: Double, root: Int = 0) throws -> Double {
+        var v = value
+        try withUnsafeMutableBytes(of: &v) { try broadcast($0, root: root) }
+        return v
+    }
+}

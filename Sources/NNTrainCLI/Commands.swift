@@ -1,0 +1,174 @@
+// The nntrain command line: a root command with subcommands (swift-argument-parser).
+import ArgumentParser
+import Foundation
+import NNCore
+import NNData
+import NeuralNet
+import Training
+
+/// `nntrain`: train feed-forward networks, on one machine or across an MPI cluster.
+public struct NNTrain: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "nntrain",
+        abstract: "A data-parallel neural-network trainer: linear classifiers, MLPs, LeNet-5; one process, in-process workers, or mpirun.",
+        version: nntrainVersion,
+        subcommands: [Train.self, Evaluate.self, GradCheck.self, PerceptronCommand.self],
+        defaultSubcommand: Train.self)
+    public init() {}
+
+    /// Parses the arguments and runs the command; a UserError ends the process with its
+    /// message and exit code 2, any other error through ArgumentParser.
+    public static func mainWithUserErrors(_ arguments: [String]? = nil) -> Never {
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+            World.finalize()
+            Foundation.exit(0)
+        } catch let e as UserError {
+            FileHandle.standardError.write(Data("nntrain: error: \(e.message)\n".utf8))
+            Foundation.exit(2)
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+public let nntrainVersion = "0.1.0"
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a model (default: MLP 784-1024-1024-10, ReLU, SGD with momentum, on Fashion-MNIST).")
+    @OptionGroup var options: TrainOptions
+    @OptionGroup var distribution: DistributionOptions
+
+    func run() throws {
+        let config = try options.resolve()
+        _ = try train(config, plan: distribution.plan)
+    }
+}
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a freshly initialized model (or, with a checkpoint, a trained one) on the test set.")
+    @OptionGroup var options: TrainOptions
+    @OptionGroup var distribution: DistributionOptions
+
+    func run() throws {
+        let config = try options.resolve()
+        try runOnRanks(distribution.plan) { comm in
+            let data = try loadData(config)
+            let trainer = try Trainer(config: config, data: data, comm: comm)
+            let (l, a) = try trainer.evaluate(data.test)
+            if comm.rank == 0 && !distribution.quiet {
+                print(String(format: "test_loss %.6f", l) + (a.map { String(format: "  test_accuracy %.4f", $0) } ?? "") + "  (\(data.test.count) samples)")
+            }
+        }
+    }
+}
+
+struct GradCheck: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gradcheck",
+        abstract: "Compare backpropagated gradients with central finite differences, in Double.")
+    @Option(help: ArgumentHelp("Model spec (default: mlp:8-16-16-4)", valueName: "spec")) var model = "mlp:8-16-16-4"
+    @Option(help: ArgumentHelp("Activation (default: tanh)", valueName: "name")) var activation = "tanh"
+    @Option(help: ArgumentHelp("Loss: cross-entropy, squared, mse, bce (default: cross-entropy)", valueName: "name")) var loss = "cross-entropy"
+    @Option(help: ArgumentHelp("L2 regularization λ added to the loss (default: 0)", valueName: "λ")) var l2 = 0.0
+    @Option(help: ArgumentHelp("Samples in the batch (default: 5)", valueName: "n")) var batch = 5
+    @Option(help: ArgumentHelp("Finite-difference step h (default: 1e-6)", valueName: "h")) var step = 1e-6
+    @Option(help: ArgumentHelp("Check at most this many elements per tensor; 0 = all (default: 2000)", valueName: "n")) var maxPerTensor = 2000
+    @Option(help: ArgumentHelp("Fail (exit 1) above this max relative error (default: 1e-6)", valueName: "tol")) var tolerance = 1e-6
+    @Option(help: ArgumentHelp("Seed (default: 0)", valueName: "n")) var seed: UInt64 = 0
+
+    func validate() throws {
+        guard batch > 0 else { throw ValidationError("--batch must be > 0") }
+        guard step > 0 else { throw ValidationError("--step must be > 0") }
+    }
+
+    func run() throws {
+        let spec = try ModelSpec(parsing: model)
+        guard let act = Activation(parsing: activation) else { throw UserError("unknown activation '\(activation)'; use one of \(Activation.allNames)") }
+        guard let lossFn = LossFunction(parsing: loss) else { throw UserError("unknown loss '\(loss)'; use one of \(LossFunction.allNames)") }
+        let inputShape = spec.declaredInput.map { [$0] } ?? spec.defaultInputShape
+        let outputs: Int = lossFn == .bce ? 1 : spec.declaredOutput ?? 4
+        let net = try spec.build(Double.self, inputShape: inputShape, outputs: outputs, activation: act)
+        var rng = RNG(seed: seed)
+        net.initialize(.pytorch, rng: &rng)
+        let inputs = net.inputSize
+        let x = Buffer<Double>(count: batch * inputs)
+        for i in 0..<x.count { x[i] = rng.uniform(-1, 1) }
+        let labels = Buffer<Int32>(count: batch)
+        let values = Buffer<Double>(count: batch * outputs)
+        for i in 0..<batch { labels[i] = Int32(rng.int(below: lossFn == .bce ? 2 : outputs)) }
+        for i in 0..<values.count { values[i] = rng.uniform(-1, 1) }
+        let results = GradientCheck.run(model: net, loss: lossFn, x: x.pointer,
+                                        targets: Targets(labels: labels.pointer, values: values.pointer),
+                                        batch: batch, l2: l2, h: step, maxPerTensor: maxPerTensor > 0 ? maxPerTensor : nil)
+        print("gradient check: \(model), \(act), \(lossFn.rawValue)\(l2 > 0 ? ", λ=\(l2)" : ""), batch \(batch), h=\(step)")
+        print("tensor".padding(toLength: 14, withPad: " ", startingAt: 0) + "elements  max relative error  max absolute error")
+        var worst = 0.0
+        for r in results {
+            worst = max(worst, r.maxRelativeError)
+            print(r.name.padding(toLength: 14, withPad: " ", startingAt: 0)
+                  + String(format: "%8d  %18.3e  %18.3e", r.count, r.maxRelativeError, r.maxAbsoluteError))
+        }
+        let ok = worst <= tolerance
+        print(ok ? String(format: "PASS: max relative error %.3e ≤ %.0e", worst, tolerance)
+                 : String(format: "FAIL: max relative error %.3e > %.0e", worst, tolerance))
+        if !ok { throw ExitCode(1) }
+    }
+}
+
+struct PerceptronCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "perceptron",
+        abstract: "Train one threshold unit with the perceptron learning rule (learns AND and OR, never XOR).")
+    @Option(help: ArgumentHelp("and, or, xor, or a csv file path with --csv (default: xor)", valueName: "name")) var dataset = "xor"
+    @Option(help: ArgumentHelp("Passes over the data (default: 100)", valueName: "n")) var epochs = 100
+    @Option(help: ArgumentHelp("Learning rate of the rule (default: 1)", valueName: "η")) var lr = 1.0
+    @Option(help: ArgumentHelp("Seed of the visiting order (default: 0)", valueName: "n")) var seed: UInt64 = 0
+
+    func validate() throws {
+        guard epochs > 0 else { throw ValidationError("--epochs must be > 0") }
+        guard lr > 0 else { throw ValidationError("--lr must be > 0") }
+    }
+
+    func run() throws {
+        let result = try runPerceptron(dataset: dataset, epochs: epochs, lr: lr, seed: seed)
+        print(result.summary)
+    }
+}
+
+/// The outcome of a perceptron run.
+public struct PerceptronResult: Sendable {
+    public var accuracy: Double
+    public var epochs: Int
+    public var converged: Bool
+    public var weights: [Double]
+    public var bias: Double
+    public var summary: String
+}
+
+/// Trains the perceptron rule on a two-class dataset until an error-free pass or `epochs`.
+public func runPerceptron(dataset: String, epochs: Int, lr: Double, seed: UInt64) throws -> PerceptronResult {
+    let split = try Synthetic.split(dataset, seed: seed)
+    let d = split.train
+    guard case .classification(let c) = d.task, c <= 2 else { throw UserError("the perceptron needs a two-class dataset, '\(dataset)' is not") }
+    guard case .floats(let f) = d.features else { throw UserError("the perceptron needs real features") }
+    let feats = f.map(Double.init)
+    let labels = d.labels.map(Int.init)
+    var p = Perceptron(inputs: d.sampleSize, learningRate: lr)
+    var rng = RNG(seed: seed)
+    var order = Array(0..<d.count)
+    var used = 0, converged = false
+    for e in 0..<epochs {
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
+        used = e + 1
+        if p.epoch(features: feats, labels: labels, inputs: d.sampleSize, order: order) == 0 { converged = true; break }
+    }
+    let acc = p.accuracy(features: feats, labels: labels, inputs: d.sampleSize)
+    let text = String(format: "perceptron on %@: accuracy %.2f after %d epoch(s), %@; w = %@, b = %.3g",
+                      dataset, acc, used, converged ? "converged (no mistakes in a pass)" : "did not converge",
+                      "[" + p.weights.map { String(format: "%.3g", $0) }.joined(separator: ", ") + "]", p.bias)
+    return PerceptronResult(accuracy: acc, epochs: used, converged: converged, weights: p.weights, bias: p.bias, summary: text)
+}

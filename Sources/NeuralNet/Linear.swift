@@ -1,0 +1,75 @@
+// Linear: the fully connected layer, y = x Wᵀ + b, with W stored [out, in] as PyTorch does.
+import NNCore
+
+/// A fully connected layer: `y = x · Wᵀ + b`.
+///
+/// x: [batch, in], W: [out, in], b: [out], y: [batch, out].
+/// Backward: dW = dyᵀ · x, db = Σ_batch dy, dx = dy · W.
+public final class Linear<Scalar: NNScalar>: Layer {
+    public let inFeatures: Int
+    public let outFeatures: Int
+    public let useBias: Bool
+    private var w: UnsafeMutablePointer<Scalar>!
+    private var dw: UnsafeMutablePointer<Scalar>!
+
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true) {
+        precondition(inFeatures > 0 && outFeatures > 0, "Linear needs positive sizes, got \(inFeatures)→\(outFeatures)")
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        self.useBias = bias
+    }
+
+    public var description: String { "Linear(\(inFeatures) → \(outFeatures)\(useBias ? "" : ", no bias"))" }
+    public var pytorchModule: String { "nn.Linear(\(inFeatures), \(outFeatures)\(useBias ? "" : ", bias=False"))" }
+    public var inputShape: [Int] { [inFeatures] }
+    public var outputShape: [Int] { [outFeatures] }
+    public var parameterCount: Int { outFeatures * inFeatures + (useBias ? outFeatures : 0) }
+    public var parameterTensors: [ParameterTensor] {
+        var t = [ParameterTensor(name: "weight", shape: [outFeatures, inFeatures], offset: 0)]
+        if useBias { t.append(ParameterTensor(name: "bias", shape: [outFeatures], offset: outFeatures * inFeatures)) }
+        return t
+    }
+
+    public func bind(parameters: UnsafeMutablePointer<Scalar>, gradients: UnsafeMutablePointer<Scalar>) {
+        w = parameters; dw = gradients
+    }
+
+    public func initialize(_ scheme: InitScheme, rng: inout RNG) {
+        initializeWeightAndBias(scheme, weight: w, weightCount: outFeatures * inFeatures,
+                                bias: useBias ? w + outFeatures * inFeatures : nil, biasCount: outFeatures,
+                                fanIn: inFeatures, fanOut: outFeatures, rng: &rng)
+    }
+
+    public func forward(_ x: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>, batch: Int) {
+        let o = outFeatures
+        if useBias {
+            // y ← broadcast b, then y += x Wᵀ (one pass fewer than adding b afterwards).
+            let b = w + o * inFeatures
+            for r in 0..<batch { (y + r * o).update(from: b, count: o) }
+        }
+        Scalar.gemm(transA: false, transB: true, m: batch, n: o, k: inFeatures,
+                    alpha: 1, a: x, lda: inFeatures, b: w, ldb: inFeatures,
+                    beta: useBias ? 1 : 0, c: y, ldc: o)
+    }
+
+    public func backward(x: UnsafePointer<Scalar>, y: UnsafePointer<Scalar>, dy: UnsafePointer<Scalar>,
+                         dx: UnsafeMutablePointer<Scalar>?, batch: Int, accumulate: Bool) {
+        let o = outFeatures, i = inFeatures
+        // dW[o, i] = dyᵀ[o, batch] · x[batch, i]
+        Scalar.gemm(transA: true, transB: false, m: o, n: i, k: batch,
+                    alpha: 1, a: dy, lda: o, b: x, ldb: i, beta: accumulate ? 1 : 0, c: dw, ldc: i)
+        if useBias {
+            let db = dw + o * i
+            if !accumulate { db.update(repeating: 0, count: o) }
+            for r in 0..<batch {
+                let row = dy + r * o
+                for j in 0..<o { db[j] += row[j] }
+            }
+        }
+        if let dx {
+            // dx[batch, i] = dy[batch, o] · W[o, i]
+            Scalar.gemm(transA: false, transB: false, m: batch, n: i, k: o,
+                        alpha: 1, a: dy, lda: o, b: w, ldb: i, beta: 0, c: dx, ldc: i)
+        }
+    }
+}

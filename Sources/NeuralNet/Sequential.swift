@@ -1,0 +1,118 @@
+// Sequential: a stack of layers over one flat parameter buffer and one flat gradient buffer.
+// Activation buffers are sized once for the largest batch seen; forward/backward then
+// allocate nothing.
+import NNCore
+
+/// A feed-forward network `f = layerₙ ∘ … ∘ layer₁`.
+///
+/// Parameters live in `parameters` (one flat buffer), gradients in `gradients` (same layout);
+/// layer k's tensors are named `k.weight`, `k.bias` as in PyTorch's `nn.Sequential` state_dict.
+public final class Sequential<Scalar: NNScalar> {
+    public let layers: [any Layer<Scalar>]
+    /// All parameters, layer after layer.
+    public let parameters: Buffer<Scalar>
+    /// dL/dθ in the same layout as `parameters` (plus `gradientTail` scalars after them).
+    public let gradients: Buffer<Scalar>
+    /// Offset of each layer's slice in the flat buffers.
+    public let offsets: [Int]
+    public private(set) var capacity = 0
+    private var activations: [Buffer<Scalar>] = []   // activations[k] = output of layer k
+    private var deltas: [Buffer<Scalar>] = []        // deltas[k] = dL/d(output of layer k)
+
+    /// Builds the model and binds every layer to its slice (parameters start at zero; call `initialize`).
+    ///
+    /// - Parameter gradientTail: extra scalars allocated after the gradients, so that values
+    ///   that must be reduced with them (loss sum, sample count) ride in the same allreduce.
+    public init(_ layers: [any Layer<Scalar>], gradientTail: Int = 0) {
+        precondition(!layers.isEmpty, "Sequential needs at least one layer")
+        for k in 1..<layers.count {
+            precondition(layers[k].inputSize == layers[k - 1].outputSize,
+                         "layer \(k) (\(layers[k].description)) takes \(layers[k].inputShape) but layer \(k - 1) gives \(layers[k - 1].outputShape)")
+        }
+        self.layers = layers
+        var offs: [Int] = []
+        var total = 0
+        for l in layers { offs.append(total); total += l.parameterCount }
+        offsets = offs
+        parameters = Buffer(count: total)
+        gradients = Buffer(count: total + gradientTail)
+        for (k, l) in layers.enumerated() {
+            l.bind(parameters: parameters.pointer + offs[k], gradients: gradients.pointer + offs[k])
+        }
+    }
+
+    public var parameterCount: Int { parameters.count }
+    public var inputShape: [Int] { layers[0].inputShape }
+    public var inputSize: Int { layers[0].inputSize }
+    public var outputSize: Int { layers[layers.count - 1].outputSize }
+
+    /// The named tensors of the whole model with absolute offsets, in state_dict order.
+    public var namedTensors: [ParameterTensor] {
+        var out: [ParameterTensor] = []
+        for (k, l) in layers.enumerated() {
+            for t in l.parameterTensors {
+                out.append(ParameterTensor(name: "\(k).\(t.name)", shape: t.shape, offset: offsets[k] + t.offset))
+            }
+        }
+        return out
+    }
+
+    /// Draws all parameters from `rng` under `scheme`, layer by layer.
+    public func initialize(_ scheme: InitScheme, rng: inout RNG) {
+        for l in layers { l.initialize(scheme, rng: &rng) }
+    }
+
+    /// Sizes activation buffers for batches of up to `batch` samples. Allocates only when growing.
+    public func reserve(batch: Int) {
+        guard batch > capacity else { return }
+        capacity = batch
+        activations = layers.map { Buffer(count: batch * $0.outputSize) }
+        deltas = layers.map { Buffer(count: batch * $0.outputSize) }
+        for l in layers { l.reserve(batch: batch) }
+    }
+
+    /// Runs the network on x: [batch, inputSize]; returns a pointer to the output,
+    /// [batch, outputSize], valid until the next call.
+    @discardableResult
+    public func forward(_ x: UnsafePointer<Scalar>, batch: Int) -> UnsafeMutablePointer<Scalar> {
+        reserve(batch: batch)
+        var input = x
+        for (k, l) in layers.enumerated() {
+            let out = activations[k].pointer
+            l.forward(input, out, batch: batch)
+            input = UnsafePointer(out)
+        }
+        return activations[layers.count - 1].pointer
+    }
+
+    /// The buffer that receives dL/d(output) before `backward`: [batch, outputSize].
+    public var outputGradient: UnsafeMutablePointer<Scalar> {
+        precondition(capacity > 0, "call forward before outputGradient")
+        return deltas[layers.count - 1].pointer
+    }
+
+    /// Backpropagates `outputGradient` through the layers (chain rule, last layer first),
+    /// overwriting `gradients` with dL/dθ. x must be the input of the preceding `forward`.
+    public func backward(_ x: UnsafePointer<Scalar>, batch: Int, accumulate: Bool = false) {
+        for k in stride(from: layers.count - 1, through: 0, by: -1) {
+            let input = k == 0 ? x : UnsafePointer(activations[k - 1].pointer)
+            let dx: UnsafeMutablePointer<Scalar>? = k == 0 ? nil : deltas[k - 1].pointer
+            layers[k].backward(x: input, y: activations[k].pointer, dy: deltas[k].pointer, dx: dx, batch: batch, accumulate: accumulate)
+        }
+    }
+
+    /// One line per layer with its PyTorch equivalent, and the parameter count.
+    public var summary: String {
+        var lines: [String] = []
+        for (k, l) in layers.enumerated() {
+            lines.append("  (\(k)) \(l.description)  [\(l.parameterCount) parameters]")
+        }
+        lines.append("  \(parameterCount) parameters in all")
+        return lines.joined(separator: "\n")
+    }
+
+    /// The equivalent PyTorch module, as Python source.
+    public var pytorchSource: String {
+        "nn.Sequential(\n" + layers.map { "    " + $0.pytorchModule + "," }.joined(separator: "\n") + "\n)"
+    }
+}

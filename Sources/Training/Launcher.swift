@@ -1,0 +1,139 @@
+// Launcher: picks the communicator (MPI under mpirun, in-process workers otherwise), sets
+// BLAS threads, loads the data, runs one Trainer per rank, and turns any rank's failure into
+// one message and the end of the whole job.
+import Collectives
+import Foundation
+import MPICollectives
+import NNCore
+import NNData
+
+/// How a run is distributed.
+public struct RunPlan: Sendable {
+    /// In-process workers (single-node fallback); nil = 1, or the MPI world under mpirun.
+    public var workers: Int?
+    /// BLAS threads per rank; nil = OPENBLAS_NUM_THREADS, else cores ÷ ranks on this node.
+    public var blasThreads: Int?
+    public var quiet = false
+    public init(workers: Int? = nil, blasThreads: Int? = nil, quiet: Bool = false) {
+        self.workers = workers; self.blasThreads = blasThreads; self.quiet = quiet
+    }
+}
+
+/// The BLAS threads a rank should use: the flag, else OPENBLAS_NUM_THREADS, else cores ÷ local ranks.
+public func blasThreadsPerRank(flag: Int?, localRanks: Int) -> Int {
+    if let f = flag { return max(1, f) }
+    if let e = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"], let n = Int(e), n > 0 { return n }
+    return max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, localRanks))
+}
+
+/// A communicator for this process: MPI when started by mpirun, else nil.
+public enum World {
+    nonisolated(unsafe) static var mpi: MPICommunicator?
+
+    /// Initializes MPI once if this process runs under mpirun.
+    public static func mpiIfLaunched() throws -> MPICommunicator? {
+        if let m = mpi { return m }
+        guard MPICommunicator.launchedByMPI else { return nil }
+        let m = try MPICommunicator()
+        mpi = m
+        return m
+    }
+}
+
+/// Runs `body(comm)` on every rank of the plan: under MPI on this process's rank; otherwise
+/// on `workers` threads. The first failure (by any rank) is rethrown; under MPI it ends the
+/// job through MPI_Abort with its message.
+public func runOnRanks<R>(_ plan: RunPlan, _ body: @escaping (Communicator) throws -> R) throws -> R {
+    if let mpi = try World.mpiIfLaunched() {
+        if plan.workers != nil {
+            throw UserError("--workers is for runs without mpirun; under mpirun the number of ranks is mpirun's -np (\(mpi.size) here)")
+        }
+        BLASThreads.set(blasThreadsPerRank(flag: plan.blasThreads, localRanks: MPICommunicator.localSize))
+        do {
+            return try body(mpi)
+        } catch {
+            mpi.abort(String(describing: error), code: 1)
+        }
+    }
+    let n = plan.workers ?? 1
+    guard n >= 1, n <= 256 else { throw UserError("--workers must be between 1 and 256, got \(n)") }
+    BLASThreads.set(blasThreadsPerRank(flag: plan.blasThreads, localRanks: n))
+    if n == 1 { return try body(SingleCommunicator()) }
+    let group = ThreadGroup(size: n)
+    let comms = group.communicators()
+    let box = WorkerOutcomes<R>(count: n)
+    var threads: [Thread] = []
+    let done = DispatchGroup()
+    for r in 0..<n {
+        done.enter()
+        let t = Thread {
+            defer { done.leave() }
+            do {
+                box.succeed(r, try body(comms[r]))
+            } catch {
+                box.fail(error)
+                group.fail(String(describing: error))
+            }
+        }
+        t.stackSize = 8 << 20
+        threads.append(t)
+        t.start()
+    }
+    done.wait()
+    return try box.result()
+}
+
+/// The results of in-process workers, filled from their threads.
+final class WorkerOutcomes<R>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [R?]
+    private var firstError: Error?
+    init(count: Int) { results = Array(repeating: nil, count: count) }
+    func succeed(_ rank: Int, _ value: R) { lock.lock(); results[rank] = value; lock.unlock() }
+    /// Keeps the original failure, not the "another worker failed" that it causes in the others.
+    func fail(_ error: Error) {
+        lock.lock(); defer { lock.unlock() }
+        if firstError == nil || (firstError is CommunicatorError && !(error is CommunicatorError)) { firstError = error }
+    }
+    func result() throws -> R {
+        lock.lock(); defer { lock.unlock() }
+        if let e = firstError { throw e }
+        return results[0]!
+    }
+}
+
+/// Trains with `config` under `plan`; returns rank 0's final metrics.
+public func train(_ config: TrainConfig, plan: RunPlan, configure: ((Trainer) throws -> Void)? = nil) throws -> DoneMetrics {
+    try config.validate()
+    // Data is loaded once per process and shared (read-only) by its worker threads.
+    var shared: DataSplit?
+    let loadLock = NSLock()
+    return try runOnRanks(plan) { comm in
+        loadLock.lock()
+        let data: DataSplit
+        do {
+            if shared == nil { shared = try loadData(config) }
+            data = shared!
+            loadLock.unlock()
+        } catch { loadLock.unlock(); throw error }
+        let trainer = try Trainer(config: config, data: data, comm: comm)
+        try trainer.verifyFingerprints()
+        var reporter: ConsoleReporter?
+        if comm.rank == 0 {
+            reporter = try ConsoleReporter(metricsPath: config.metrics, epochs: config.epochs, quiet: plan.quiet)
+            let mode = comm.size > 1 ? " on \(comm.size) \(comm.kind == "mpi" ? "MPI ranks" : "workers")" : ""
+            reporter!.message("nntrain: \(config.model) (\(trainer.model.parameterCount) parameters) on \(data.train.name) (\(data.train.count) train, \(data.test.count) test), batch \(trainer.globalBatch)\(mode), \(BLASThreads.current) BLAS thread(s) per rank")
+        }
+        trainer.reporter = reporter
+        try configure?(trainer)
+        return try trainer.run()
+    }
+}
+
+extension World {
+    /// Finalizes MPI if this process initialized it.
+    public static func finalize() {
+        mpi?.finalize()
+        mpi = nil
+    }
+}

@@ -1,0 +1,45 @@
+// Metrics: what an epoch and a run report, as JSON lines (one object per line).
+import Foundation
+
+/// One `{"event":"epoch", …}` line.
+public struct EpochMetrics: Codable, Sendable, Equatable {
+    public var event = "epoch"
+    public var epoch: Int
+    public var step: Int
+    public var train_loss: Double
+    public var test_loss: Double?
+    public var test_accuracy: Double?
+    public var lr: Double
+    public var samples_per_second: Double
+    public var epoch_seconds: Double
+    public var world_size: Int
+    public var compute_seconds: Double
+    public var comm_seconds: Double
+    public var examples_processed: Int
+}
+
+/// The final `{"event":"done", …}` line.
+public struct DoneMetrics: Codable, Sendable, Equatable {
+    public var event = "done"
+    public var epochs: Int
+    public var steps: Int
+    public var train_loss: Double?
+    public var test_loss: Double?
+    public var test_accuracy: Double?
+    public var seconds: Double
+    public var samples_per_second: Double
+    public var world_size: Int
+    public var reduction: String
+    public var parameters: Int
+    public var parameters_sha256: String
+    /// "completed", "stopped" (signal) or "steps" (--steps reached).
+    public var status: String
+}
+
+/// Encodes a metrics value as one compact JSON line (keys sorted, `event` first by name).
+public func jsonLine<T: Encodable>(_ value: T) -> String {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    return (try? String(decoding: enc.encode(value), as: UTF8.self)) ?? "{}"
+}

@@ -1,0 +1,117 @@
+// TrainConfig: everything that defines a training run. The CLI fills it from defaults,
+// then a YAML file, then flags; the trainer only reads it.
+import Foundation
+import NNCore
+import NeuralNet
+import NNData
+
+/// How gradients are combined across ranks.
+public enum Reduction: String, Sendable, Codable, CaseIterable {
+    /// One float allreduce of the gradient buffer per step.
+    case fast
+    /// World-size-invariant: fixed logical shards, combined in exact 64-bit fixed point.
+    case exact
+}
+
+/// The configuration of one training run.
+public struct TrainConfig: Sendable, Codable, Equatable {
+    public var dataset = "fashion-mnist"
+    /// Directory of IDX files, or a CSV file for `--dataset csv`.
+    public var data: String? = nil
+    public var model = "mlp:784-1024-1024-10"
+    public var activation = "relu"
+    public var loss = "cross-entropy"
+    public var initScheme = InitScheme.pytorch
+    public var optimizer = OptimizerKind.sgd
+    public var lr = 0.05
+    public var momentum = 0.9
+    public var nesterov = false
+    public var weightDecay = 0.0
+    /// λ of J(θ) = λ‖θ‖² + loss.
+    public var l2 = 0.0
+    /// Global batch size; nil means the whole training set (full-batch gradient descent).
+    public var batchSize: Int? = 128
+    /// Largest batch pushed through the network at once; larger local batches are accumulated.
+    public var microBatch = 2048
+    public var epochs = 10
+    /// Stop after this many optimizer steps (overrides epochs when reached first).
+    public var steps: Int? = nil
+    public var seed: UInt64 = 0
+    public var metrics: String? = nil
+    public var trainSubset: Int? = nil
+    public var testSubset: Int? = nil
+    public var shuffle = true
+    public var reduction = Reduction.fast
+    /// Logical shards per global batch in exact mode (independent of the number of ranks).
+    public var shards = 4
+    public var schedule = ScheduleKind.cosine
+    public var milestones: [Int] = []
+    public var gamma = 0.1
+    public var plateauPatience = 2
+    public var plateauFactor = 0.1
+    public var plateauThreshold = 1e-4
+    public var plateauCooldown = 0
+    public var plateauMonitor = "train"
+    public var minLR = 0.0
+    public var warmupSteps = 0
+    /// Linear scaling rule: lr × global batch ÷ scaleBaseBatch.
+    public var scaleLR = false
+    public var scaleBaseBatch = 128
+    /// Evaluate on the test set every this many epochs (0: only at the end).
+    public var evalEvery = 1
+    public var csvLabelColumn = 0
+    public var csvRegression = false
+
+    public init() {}
+
+    /// Throws a UserError naming the first out-of-range value.
+    public func validate() throws {
+        guard lr > 0, lr.isFinite else { throw UserError("--lr must be a positive number, got \(lr)") }
+        if let b = batchSize { guard b > 0 else { throw UserError("--batch-size must be a positive integer or 'full', got \(b)") } }
+        guard microBatch > 0 else { throw UserError("--micro-batch must be > 0, got \(microBatch)") }
+        guard epochs > 0 else { throw UserError("--epochs must be > 0, got \(epochs)") }
+        if let s = steps { guard s > 0 else { throw UserError("--steps must be > 0, got \(s)") } }
+        guard l2 >= 0, l2.isFinite else { throw UserError("--l2 must be ≥ 0, got \(l2)") }
+        guard shards >= 1 else { throw UserError("--shards must be ≥ 1, got \(shards)") }
+        if let t = trainSubset { guard t > 0 else { throw UserError("--train-subset must be > 0, got \(t)") } }
+        if let t = testSubset { guard t > 0 else { throw UserError("--test-subset must be > 0, got \(t)") } }
+        guard evalEvery >= 0 else { throw UserError("--eval-every must be ≥ 0, got \(evalEvery)") }
+        guard scaleBaseBatch > 0 else { throw UserError("--scale-base-batch must be > 0") }
+        guard Activation(parsing: activation) != nil else {
+            throw UserError("unknown activation '\(activation)'; use one of \(Activation.allNames)")
+        }
+        guard LossFunction(parsing: loss) != nil else { throw UserError("unknown loss '\(loss)'; use one of \(LossFunction.allNames)") }
+        _ = try ModelSpec(parsing: model)
+        try optimizerConfig.validate()
+        var s = scheduleConfig(stepsPerEpoch: 1, totalSteps: 1)
+        s.baseLR = lr
+        try s.validate()
+    }
+
+    public var optimizerConfig: OptimizerConfig {
+        var o = OptimizerConfig()
+        o.kind = optimizer; o.momentum = momentum; o.nesterov = nesterov; o.weightDecay = weightDecay
+        return o
+    }
+
+    /// The schedule for a run of `totalSteps` steps at global batch `globalBatch`.
+    public func scheduleConfig(stepsPerEpoch: Int, totalSteps: Int, globalBatch: Int? = nil) -> ScheduleConfig {
+        var s = ScheduleConfig()
+        s.kind = schedule
+        s.baseLR = lr * (scaleLR ? Double(globalBatch ?? scaleBaseBatch) / Double(scaleBaseBatch) : 1)
+        s.milestones = milestones; s.gamma = gamma
+        s.patience = plateauPatience; s.factor = plateauFactor; s.threshold = plateauThreshold
+        s.cooldown = plateauCooldown; s.minLR = minLR; s.monitor = plateauMonitor
+        s.warmupSteps = warmupSteps; s.totalSteps = totalSteps; s.stepsPerEpoch = stepsPerEpoch
+        return s
+    }
+
+    /// A canonical text of the settings that must agree across ranks (everything but output paths).
+    public var fingerprintText: String {
+        var c = self
+        c.metrics = nil
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        return (try? String(decoding: enc.encode(c), as: UTF8.self)) ?? ""
+    }
+}

@@ -1,0 +1,371 @@
+// Trainer: the training loop of one rank. Every rank runs the same loop; the only thing
+// that crosses ranks inside a step is ONE allreduce of the gradient buffer, which carries
+// the loss sum, the sample count and the stop flag in its tail (docs/architecture.md).
+import Collectives
+import Foundation
+import NNCore
+import NNData
+import NeuralNet
+
+/// Receives progress from rank 0's trainer (other ranks have none).
+public protocol TrainingReporter: AnyObject {
+    /// After every step; cheap to call, the reporter decides whether to draw.
+    func step(epoch: Int, stepInEpoch: Int, stepsPerEpoch: Int, loss: Double, samplesPerSecond: Double)
+    func epoch(_ m: EpochMetrics)
+    func done(_ m: DoneMetrics)
+    func message(_ text: String)
+}
+
+/// Slots after the gradients in the reduced buffer.
+enum Tail {
+    static let lossSum = 0, count = 1, stop = 2, overflow = 3
+    static let size = 4
+}
+
+/// The training loop of one rank.
+public final class Trainer {
+    public let config: TrainConfig
+    public let comm: Communicator
+    public let data: DataSplit
+    public let model: Sequential<Float>
+    public let optimizer: Optimizer<Float>
+    public var schedule: Schedule
+    public let sampler: Sampler
+    public let loss: LossFunction
+    public let outputs: Int
+    public let globalBatch: Int
+    public weak var reporter: TrainingReporter?
+    /// Polled once per step; any rank returning true stops every rank after that step.
+    public var stopRequested: () -> Bool = { false }
+    /// Called on every rank after each step and epoch end (checkpoints hook in here).
+    public var afterStep: ((Trainer, _ epochEnded: Bool) throws -> Void)?
+
+    // Position: the next step is batch `stepInEpoch` of `epoch`; `globalStep` steps are done.
+    public var epoch = 0
+    public var stepInEpoch = 0
+    public var globalStep = 0
+    /// Sum over this epoch's steps of (mean batch loss × batch size), and the samples seen.
+    public var epochLossSum = 0.0
+    public var epochSamples = 0
+    public private(set) var lastLR = 0.0
+    public private(set) var stopped = false
+
+    let parameterCount: Int
+    let inputSize: Int
+    let xBuffer: Buffer<Float>
+    let labelBuffer: Buffer<Int32>
+    let targetBuffer: Buffer<Float>
+    let indexBuffer: Buffer<Int32>
+    let exactAccumulator: Buffer<Int64>?
+    let evalScratch: Buffer<Int64>
+    var computeSeconds = 0.0
+    var commSeconds = 0.0
+
+    /// 2⁴⁰: exact mode's fixed-point scale. Gradient values are rounded to multiples of 2⁻⁴⁰
+    /// (≈ 9·10⁻¹³) and summed as Int64, which is associative: any grouping, any rank count,
+    /// the same bits. Totals must stay below 2⁶² / shards (checked: overflow stops the run).
+    static let fixedScale = 0x1p40
+    static let evalScale = 0x1p32
+    /// Samples per evaluation chunk: a fixed grid, so evaluation sums do not depend on ranks.
+    static let evalChunk = 1000
+
+    /// Builds the model (rank 0's initial parameters are broadcast to all), optimizer and sampler.
+    ///
+    /// - Throws: UserError for an unusable configuration, CommunicatorError from collectives.
+    public init(config: TrainConfig, data: DataSplit, comm: Communicator) throws {
+        try config.validate()
+        self.config = config
+        self.comm = comm
+        self.data = data
+        guard let lossFn = LossFunction(parsing: config.loss) else { throw UserError("unknown loss '\(config.loss)'") }
+        loss = lossFn
+        let train = data.train
+        switch (train.task, lossFn) {
+        case (.classification(let c), .crossEntropy): outputs = c
+        case (.classification(let c), .bce):
+            guard c <= 2 else { throw UserError("--loss bce needs two classes; dataset '\(config.dataset)' has \(c); use cross-entropy") }
+            outputs = 1
+        case (.regression(let o), .squared), (.regression(let o), .mse): outputs = o
+        case (.classification, _):
+            throw UserError("--loss \(lossFn.rawValue) needs real-valued targets; dataset '\(config.dataset)' has class labels (use cross-entropy or bce)")
+        case (.regression, _):
+            throw UserError("--loss \(lossFn.rawValue) needs class labels; dataset '\(config.dataset)' is a regression set (use squared or mse)")
+        }
+        let spec = try ModelSpec(parsing: config.model)
+        model = try spec.build(Float.self, inputShape: train.sampleShape, outputs: outputs,
+                               activation: Activation(parsing: config.activation)!, gradientTail: Tail.size)
+        model.gradients.zero()
+        parameterCount = model.parameterCount
+        inputSize = model.inputSize
+        var rng = RNG(seed: config.seed)
+        model.initialize(config.initScheme, rng: &rng)
+        try comm.broadcast(UnsafeMutableRawBufferPointer(model.parameters.buffer), root: 0)
+
+        optimizer = Optimizer(config.optimizerConfig, parameterCount: parameterCount)
+        globalBatch = min(config.batchSize ?? train.count, train.count)
+        sampler = Sampler(count: train.count, batchSize: globalBatch, seed: config.seed, shuffle: config.shuffle)
+        let total = config.steps ?? sampler.batchesPerEpoch * config.epochs
+        schedule = Schedule(config.scheduleConfig(stepsPerEpoch: sampler.batchesPerEpoch,
+                                                  totalSteps: min(total, sampler.batchesPerEpoch * config.epochs),
+                                                  globalBatch: globalBatch))
+
+        let micro = min(config.microBatch, max(globalBatch, Trainer.evalChunk))
+        xBuffer = Buffer(count: micro * inputSize)
+        labelBuffer = Buffer(count: micro)
+        targetBuffer = Buffer(count: micro * max(outputs, 1))
+        indexBuffer = Buffer(count: max(micro, Trainer.evalChunk))
+        exactAccumulator = config.reduction == .exact ? Buffer(count: parameterCount + Tail.size) : nil
+        evalScratch = Buffer(count: 3)
+        model.reserve(batch: min(micro, max(globalBatch, 1)))
+    }
+
+    /// Checks that every rank has the same configuration, model shape and data; throws
+    /// a UserError naming the ranks that differ.
+    public func verifyFingerprints() throws {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ s: String) { for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 } }
+        mix(config.fingerprintText)
+        mix(model.namedTensors.map { "\($0.name)\($0.shape)" }.joined())
+        h ^= data.train.checksum &* 31
+        h ^= data.test.checksum &* 17
+        let all = try comm.allGather(h)
+        let differing = all.indices.filter { all[$0] != all[0] }
+        if !differing.isEmpty {
+            throw UserError("ranks disagree on configuration, model or data: rank(s) \(differing.map(String.init).joined(separator: ", ")) differ from rank 0 (check that every host has the same dataset files and nntrain arguments)")
+        }
+    }
+
+    @inline(__always) static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+
+    /// Computes the sum-gradient (scaled by `scale`) of the samples at sampler positions
+    /// `positions`, into model.gradients[0..<P]; returns the loss sum. Empty: zero gradient.
+    func gradient(positions: Range<Int>, scale: Float) -> Double {
+        let P = parameterCount
+        if positions.isEmpty {
+            model.gradients.pointer.update(repeating: 0, count: P)
+            return 0
+        }
+        let micro = xBuffer.count / inputSize
+        var lossSum = 0.0
+        var first = true
+        var lo = positions.lowerBound
+        while lo < positions.upperBound {
+            let n = min(micro, positions.upperBound - lo)
+            (indexBuffer.pointer).update(from: sampler.order.pointer + lo, count: n)
+            data.train.gather(indexBuffer.pointer, count: n, into: xBuffer.pointer,
+                              labels: labelBuffer.pointer, targets: targetBuffer.pointer)
+            let z = model.forward(xBuffer.pointer, batch: n)
+            lossSum += loss.evaluate(z, targets: Targets(labels: labelBuffer.pointer, values: targetBuffer.pointer),
+                                     batch: n, outputs: outputs, dz: model.outputGradient, scale: scale)
+            model.backward(xBuffer.pointer, batch: n, accumulate: !first)
+            first = false
+            lo += n
+        }
+        return lossSum
+    }
+
+    /// Runs one optimizer step on global batch `stepInEpoch` of `epoch`.
+    /// - Returns: the mean loss of the global batch.
+    public func step() throws -> Double {
+        sampler.setEpoch(epoch)
+        let range = sampler.batchRange(stepInEpoch)
+        let count = range.count
+        let P = parameterCount
+        let g = model.gradients.pointer
+        let scale = 1 / Float(count)
+        let stopLocal = stopRequested()
+        var t0 = Trainer.now()
+        var lossSum: Double
+        var globalStop: Bool
+        if let acc = exactAccumulator {
+            let a = acc.pointer
+            acc.zero()
+            let S = config.shards
+            let mine = Sampler.slice(0..<S, part: comm.rank, of: comm.size)
+            let limit = 0x1p62 / Double(S)
+            var overflow = false
+            for j in mine {
+                let shard = Sampler.slice(range, part: j, of: S)
+                let l = gradient(positions: shard, scale: scale)
+                for i in 0..<P {
+                    let v = (Double(g[i]) * Trainer.fixedScale).rounded()
+                    if !(abs(v) < limit) { overflow = true; break }
+                    a[i] &+= Int64(v)
+                }
+                let lv = (l * Trainer.fixedScale).rounded()
+                if !(abs(lv) < limit) { overflow = true } else { a[P + Tail.lossSum] &+= Int64(lv) }
+            }
+            a[P + Tail.count] = Int64(mineCount(range, mine))
+            a[P + Tail.stop] = stopLocal ? 1 : 0
+            a[P + Tail.overflow] = overflow ? 1 : 0
+            let t1 = Trainer.now(); computeSeconds += t1 - t0; t0 = t1
+            try comm.allReduceSum(acc.buffer)
+            commSeconds += Trainer.now() - t0; t0 = Trainer.now()
+            let inv = 1 / Trainer.fixedScale
+            for i in 0..<P { g[i] = Float(Double(a[i]) * inv) }
+            lossSum = a[P + Tail.overflow] > 0 ? .nan : Double(a[P + Tail.lossSum]) * inv
+            precondition(a[P + Tail.count] == Int64(count), "exact reduction lost samples")
+            globalStop = a[P + Tail.stop] > 0
+        } else {
+            let mine = Sampler.slice(range, part: comm.rank, of: comm.size)
+            let l = gradient(positions: mine, scale: scale)
+            g[P + Tail.lossSum] = Float(l)
+            g[P + Tail.count] = Float(mine.count)
+            g[P + Tail.stop] = stopLocal ? 1 : 0
+            g[P + Tail.overflow] = 0
+            let t1 = Trainer.now(); computeSeconds += t1 - t0; t0 = t1
+            try comm.allReduceSum(UnsafeMutableBufferPointer(start: g, count: P + Tail.size))
+            commSeconds += Trainer.now() - t0; t0 = Trainer.now()
+            lossSum = Double(g[P + Tail.lossSum])
+            precondition(Int(g[P + Tail.count]) == count, "fast reduction lost samples")
+            globalStop = g[P + Tail.stop] > 0
+        }
+        var meanLoss = lossSum / Double(count)
+        let w = model.parameters.pointer
+        if config.l2 > 0 {
+            // J(θ) = λ‖θ‖² + loss: gradient 2λθ.
+            let lam = Float(config.l2), two = 2 * lam
+            var sq: Float = 0
+            for i in 0..<P { sq += w[i] * w[i]; g[i] += two * w[i] }
+            meanLoss += config.l2 * Double(sq)
+        }
+        guard meanLoss.isFinite else {
+            throw UserError("non-finite loss (\(meanLoss)) at step \(globalStep + 1) (epoch \(epoch + 1)); the run diverged: lower the learning rate (--lr, now \(schedule.lr(step: globalStep, epoch: epoch)))")
+        }
+        let lr = schedule.lr(step: globalStep, epoch: epoch)
+        lastLR = lr
+        optimizer.step(w, g, count: P, lr: lr)
+        computeSeconds += Trainer.now() - t0
+        globalStep += 1
+        stepInEpoch += 1
+        epochLossSum += meanLoss * Double(count)
+        epochSamples += count
+        if globalStop { stopped = true }
+        return meanLoss
+    }
+
+    private func mineCount(_ range: Range<Int>, _ shards: Range<Int>) -> Int {
+        shards.reduce(0) { $0 + Sampler.slice(range, part: $1, of: config.shards).count }
+    }
+
+    /// Loss and accuracy on `set`, sharded across ranks over a fixed grid of chunks and
+    /// reduced in fixed point, so the result is the same for any number of ranks.
+    public func evaluate(_ set: Dataset) throws -> (loss: Double, accuracy: Double?) {
+        let chunks = (set.count + Trainer.evalChunk - 1) / Trainer.evalChunk
+        let mine = Sampler.slice(0..<chunks, part: comm.rank, of: comm.size)
+        let s = evalScratch.pointer
+        s[0] = 0; s[1] = 0; s[2] = 0
+        var correct = 0
+        for c in mine {
+            let lo = c * Trainer.evalChunk, n = min(Trainer.evalChunk, set.count - lo)
+            var done = 0
+            let micro = xBuffer.count / inputSize
+            var chunkLoss = 0.0
+            while done < n {
+                let m = min(micro, n - done)
+                for i in 0..<m { indexBuffer[i] = Int32(lo + done + i) }
+                set.gather(indexBuffer.pointer, count: m, into: xBuffer.pointer, labels: labelBuffer.pointer, targets: targetBuffer.pointer)
+                let z = model.forward(xBuffer.pointer, batch: m)
+                chunkLoss += loss.evaluate(z, targets: Targets(labels: labelBuffer.pointer, values: targetBuffer.pointer),
+                                           batch: m, outputs: outputs, dz: nil, correct: &correct)
+                s[1] += Int64(correct)
+                done += m
+            }
+            s[0] &+= chunkLoss.isFinite ? Int64((chunkLoss * Trainer.evalScale).rounded()) : Int64.max / 4
+            s[2] += Int64(n)
+        }
+        try comm.allReduceSum(evalScratch.buffer)
+        let count = Double(max(s[2], 1))
+        var l = Double(s[0]) / Trainer.evalScale / count
+        if s[0] >= Int64.max / 4 { l = .nan }
+        if config.l2 > 0 {
+            var sq = 0.0
+            let w = model.parameters.pointer
+            for i in 0..<parameterCount { sq += Double(w[i]) * Double(w[i]) }
+            l += config.l2 * sq
+        }
+        let acc: Double? = set.task == .regression(outputs: outputs) || !loss.usesLabels ? nil : Double(s[1]) / count
+        return (l, acc)
+    }
+
+    /// Trains until the configured epochs or steps are done, or a stop is requested.
+    ///
+    /// - Returns: the final metrics (rank 0 also reports them to the reporter).
+    @discardableResult
+    public func run() throws -> DoneMetrics {
+        let start = Trainer.now()
+        var lastTrain: Double? = nil
+        var last: (loss: Double, accuracy: Double?)? = nil
+        let totalSteps = config.steps ?? Int.max
+        var processed = globalStep * globalBatch
+        var status = "completed"
+        outer: while epoch < config.epochs {
+            let epochStart = Trainer.now()
+            computeSeconds = 0; commSeconds = 0
+            let stepsBefore = globalStep, samplesBefore = epochSamples
+            while stepInEpoch < sampler.batchesPerEpoch {
+                if globalStep >= totalSteps { status = "steps"; break }
+                let l = try step()
+                processed += sampler.batchRange(stepInEpoch - 1).count
+                if let r = reporter {
+                    let dt = Trainer.now() - epochStart
+                    r.step(epoch: epoch, stepInEpoch: stepInEpoch, stepsPerEpoch: sampler.batchesPerEpoch, loss: l,
+                           samplesPerSecond: dt > 0 ? Double(epochSamples - samplesBefore) / dt : 0)
+                }
+                if stopped { status = "stopped"; break }
+                if stepInEpoch < sampler.batchesPerEpoch { try afterStep?(self, false) }
+            }
+            let epochEnded = stepInEpoch >= sampler.batchesPerEpoch
+            if !epochEnded {
+                // Stopped mid-epoch (signal or --steps): report what was done, then leave.
+                if globalStep > stepsBefore { lastTrain = epochLossSum / Double(max(epochSamples, 1)) }
+                try afterStep?(self, false)
+                break outer
+            }
+            let seconds = Trainer.now() - epochStart
+            let trainLoss = epochLossSum / Double(max(epochSamples, 1))
+            lastTrain = trainLoss
+            let evalNow = config.evalEvery > 0 && ((epoch + 1) % config.evalEvery == 0 || epoch + 1 == config.epochs)
+            let testResult: (loss: Double, accuracy: Double?)? = evalNow ? try evaluate(data.test) : nil
+            if let t = testResult { last = t }
+            // Rank 0 decides on the schedule from the reduced metrics and broadcasts its decision.
+            if schedule.config.kind == .plateau {
+                let monitored = schedule.config.monitor == "test" ? (testResult?.loss ?? trainLoss) : trainLoss
+                if comm.rank == 0 {
+                    if schedule.observe(loss: monitored) { reporter?.message("epoch \(epoch + 1): \(schedule.config.monitor) loss plateaued, lr → \(schedule.plateauLR)") }
+                }
+                try broadcastScheduleState()
+            }
+            let m = EpochMetrics(epoch: epoch + 1, step: globalStep, train_loss: trainLoss, test_loss: testResult?.loss,
+                                 test_accuracy: testResult?.accuracy ?? nil, lr: lastLR,
+                                 samples_per_second: Double(epochSamples - samplesBefore) / max(seconds, 1e-9),
+                                 epoch_seconds: seconds, world_size: comm.size,
+                                 compute_seconds: computeSeconds, comm_seconds: commSeconds,
+                                 examples_processed: processed)
+            reporter?.epoch(m)
+            epoch += 1
+            stepInEpoch = 0
+            epochLossSum = 0
+            epochSamples = 0
+            try afterStep?(self, true)
+            if stopped { status = "stopped"; break }
+            if globalStep >= totalSteps { status = "steps"; break }
+        }
+        if last == nil || status != "completed" { last = try evaluate(data.test) }
+        let seconds = Trainer.now() - start
+        let done = DoneMetrics(epochs: epoch, steps: globalStep, train_loss: lastTrain, test_loss: last?.loss,
+                               test_accuracy: last?.accuracy ?? nil, seconds: seconds,
+                               samples_per_second: Double(processed) / max(seconds, 1e-9),
+                               world_size: comm.size, reduction: config.reduction.rawValue,
+                               parameters: parameterCount, parameters_sha256: model.parametersSHA256, status: status)
+        reporter?.done(done)
+        return done
+    }
+
+    /// Makes every rank's schedule state equal to rank 0's.
+    func broadcastScheduleState() throws {
+        var s = [schedule.plateauLR, schedule.best, Double(schedule.badEpochs), Double(schedule.cooldownLeft)]
+        try s.withUnsafeMutableBytes { try comm.broadcast($0, root: 0) }
+        schedule.plateauLR = s[0]; schedule.best = s[1]; schedule.badEpochs = Int(s[2]); schedule.cooldownLeft = Int(s[3])
+    }
+}
