@@ -3,6 +3,10 @@
 // dependencies differ (see docs/architecture.md).
 import PackageDescription
 
+/// Hot loops are generic over the scalar (Float for training, Double for gradient checks);
+/// cross-module optimization lets the trainer's module specialize them for Float.
+let optimized: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"])]
+
 let package = Package(
     name: "nntrain",
     platforms: [.macOS(.v13)],
@@ -24,21 +28,21 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
 
         // Tensors, BLAS-backed products, seeded RNG.
-        .target(name: "NNCore", dependencies: ["CBLAS"]),
+        .target(name: "NNCore", dependencies: ["CBLAS"], swiftSettings: optimized),
         // Layers, losses, model, optimizers, schedules, gradient check, checkpoints.
         .target(name: "NeuralNet", dependencies: [
             "NNCore", .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        ], swiftSettings: optimized),
         // IDX, CSV, synthetic sets, sampler.
-        .target(name: "NNData", dependencies: ["NNCore", "CZlib"]),
+        .target(name: "NNData", dependencies: ["NNCore", "CZlib"], swiftSettings: optimized),
         // Communicator protocol, in-process threads and size-1 implementations.
-        .target(name: "Collectives"),
+        .target(name: "Collectives", swiftSettings: optimized),
         // The MPI communicator.
-        .target(name: "MPICollectives", dependencies: ["CMPI", "Collectives"]),
+        .target(name: "MPICollectives", dependencies: ["CMPI", "Collectives"], swiftSettings: optimized),
         // Trainer loop, coordinator, metrics, experiments.
         .target(name: "Training", dependencies: [
             "NNCore", "NeuralNet", "NNData", "Collectives", "MPICollectives",
-        ]),
+        ], swiftSettings: optimized),
         // Commands and options.
         .target(name: "NNTrainCLI", dependencies: [
             "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),

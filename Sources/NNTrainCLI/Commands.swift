@@ -70,12 +70,12 @@ struct GradCheck: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gradcheck",
         abstract: "Compare backpropagated gradients with central finite differences, in Double.")
-    @Option(help: ArgumentHelp("Model spec (default: mlp:8-16-16-4)", valueName: "spec")) var model = "mlp:8-16-16-4"
+    @Option(help: ArgumentHelp("Model spec (default: mlp:8-16-16-4, or mlp:8-16-16-1 for bce)", valueName: "spec")) var model: String?
     @Option(help: ArgumentHelp("Activation (default: tanh)", valueName: "name")) var activation = "tanh"
     @Option(help: ArgumentHelp("Loss: cross-entropy, squared, mse, bce (default: cross-entropy)", valueName: "name")) var loss = "cross-entropy"
     @Option(help: ArgumentHelp("L2 regularization λ added to the loss (default: 0)", valueName: "λ")) var l2 = 0.0
     @Option(help: ArgumentHelp("Samples in the batch (default: 5)", valueName: "n")) var batch = 5
-    @Option(help: ArgumentHelp("Finite-difference step h (default: 1e-6)", valueName: "h")) var step = 1e-6
+    @Option(help: ArgumentHelp("Finite-difference step h of the five-point stencil (default: 1e-4)", valueName: "h")) var step = 1e-4
     @Option(help: ArgumentHelp("Check at most this many elements per tensor; 0 = all (default: 2000)", valueName: "n")) var maxPerTensor = 2000
     @Option(help: ArgumentHelp("Fail (exit 1) above this max relative error (default: 1e-6)", valueName: "tol")) var tolerance = 1e-6
     @Option(help: ArgumentHelp("Seed (default: 0)", valueName: "n")) var seed: UInt64 = 0
@@ -86,6 +86,7 @@ struct GradCheck: ParsableCommand {
     }
 
     func run() throws {
+        let model = self.model ?? (loss.lowercased().hasPrefix("b") ? "mlp:8-16-16-1" : "mlp:8-16-16-4")
         let spec = try ModelSpec(parsing: model)
         guard let act = Activation(parsing: activation) else { throw UserError("unknown activation '\(activation)'; use one of \(Activation.allNames)") }
         guard let lossFn = LossFunction(parsing: loss) else { throw UserError("unknown loss '\(loss)'; use one of \(LossFunction.allNames)") }
@@ -104,7 +105,7 @@ struct GradCheck: ParsableCommand {
         let results = GradientCheck.run(model: net, loss: lossFn, x: x.pointer,
                                         targets: Targets(labels: labels.pointer, values: values.pointer),
                                         batch: batch, l2: l2, h: step, maxPerTensor: maxPerTensor > 0 ? maxPerTensor : nil)
-        print("gradient check: \(model), \(act), \(lossFn.rawValue)\(l2 > 0 ? ", λ=\(l2)" : ""), batch \(batch), h=\(step)")
+        print("gradient check: \(model), \(act), \(lossFn.rawValue)\(l2 > 0 ? ", λ=\(l2)" : ""), batch \(batch), five-point differences with h=\(step)")
         print("tensor".padding(toLength: 14, withPad: " ", startingAt: 0) + "elements  max relative error  max absolute error")
         var worst = 0.0
         for r in results {

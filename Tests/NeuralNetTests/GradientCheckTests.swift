@@ -1,0 +1,135 @@
+// Finite-difference gradient checks, in Double, of every layer, activation and loss.
+import Testing
+@testable import NeuralNet
+import NNCore
+
+/// Builds inputs and targets for a check and runs it.
+func checkModel(_ layers: [any Layer<Double>], loss: LossFunction, batch: Int = 4, l2: Double = 0,
+                seed: UInt64 = 1, inputScale: Double = 1) -> [GradientCheckResult] {
+    let net = Sequential<Double>(layers)
+    var rng = RNG(seed: seed)
+    net.initialize(.pytorch, rng: &rng)
+    let x = Buffer<Double>(count: batch * net.inputSize)
+    for i in 0..<x.count { x[i] = rng.uniform(-inputScale, inputScale) }
+    let outputs = net.outputSize
+    let labels = Buffer<Int32>(count: batch)
+    for i in 0..<batch { labels[i] = Int32(rng.int(below: loss == .bce ? 2 : outputs)) }
+    let values = Buffer<Double>(count: batch * outputs)
+    for i in 0..<values.count { values[i] = rng.uniform(-1, 1) }
+    return GradientCheck.run(model: net, loss: loss, x: x.pointer,
+                             targets: Targets(labels: labels.pointer, values: values.pointer), batch: batch, l2: l2)
+}
+
+@Suite struct GradientCheckTests {
+    static let smooth: [Activation] = [.sigmoid, .tanh, .relu, .leakyReLU(0.1)]
+
+    @Test(arguments: smooth)
+    func mlpWithActivation(_ a: Activation) {
+        let layers: [any Layer<Double>] = [Linear(6, 5), ActivationLayer(a, shape: [5]), Linear(5, 3)]
+        let results = checkModel(layers, loss: .crossEntropy)
+        #expect(results.count == 4)
+        for r in results { #expect(r.maxRelativeError <= 1e-6, "\(a) \(r.name): \(r.maxRelativeError)") }
+    }
+
+    @Test(arguments: LossFunction.allCases)
+    func everyLoss(_ loss: LossFunction) {
+        let out = loss == .bce ? 1 : 3
+        let layers: [any Layer<Double>] = [Linear(4, 6), ActivationLayer(.tanh, shape: [6]), Linear(6, out)]
+        for r in checkModel(layers, loss: loss, batch: 5) {
+            #expect(r.maxRelativeError <= 1e-6, "\(loss) \(r.name): \(r.maxRelativeError)")
+        }
+    }
+
+    @Test func l2Regularization() {
+        // J(θ) = λ‖θ‖² + 1/N Σ (yᵢ − θᵀxᵢ)²: the lecture's regularized squared loss.
+        let layers: [any Layer<Double>] = [Linear(5, 1)]
+        for r in checkModel(layers, loss: .mse, batch: 8, l2: 0.3) {
+            #expect(r.maxRelativeError <= 1e-6, "\(r.name): \(r.maxRelativeError)")
+        }
+    }
+
+    @Test func linearWithoutBias() {
+        for r in checkModel([Linear<Double>(3, 2, bias: false)], loss: .squared) {
+            #expect(r.maxRelativeError <= 1e-6)
+        }
+    }
+
+    @Test(arguments: smooth + [.step])
+    func activationInputGradient(_ a: Activation) {
+        var rng = RNG(seed: 5)
+        let layer = ActivationLayer<Double>(a, shape: [7])
+        let x = Buffer<Double>(count: 3 * 7)
+        // Keep inputs away from the kinks of relu/leaky/step (|x| ≥ 0.05).
+        for i in 0..<x.count { let v = rng.uniform(0.05, 2); x[i] = rng.uniform() < 0.5 ? -v : v }
+        let r = GradientCheck.inputGradient(layer: layer, x: x.pointer, batch: 3, rng: &rng)
+        #expect(r.maxRelativeError <= 1e-6, "\(a): \(r.maxRelativeError)")
+    }
+
+    @Test func linearInputGradient() {
+        var rng = RNG(seed: 11)
+        let layer = Linear<Double>(4, 3)
+        let net = Sequential<Double>([layer])
+        net.initialize(.xavier, rng: &rng)
+        let x = Buffer<Double>(count: 2 * 4)
+        for i in 0..<x.count { x[i] = rng.uniform(-1, 1) }
+        let r = GradientCheck.inputGradient(layer: layer, x: x.pointer, batch: 2, rng: &rng)
+        #expect(r.maxRelativeError <= 1e-6)
+    }
+
+    @Test func stepHasExactlyZeroGradient() {
+        // Gradient descent cannot train through a Heaviside unit: every weight before it gets 0.
+        let layers: [any Layer<Double>] = [Linear(3, 4), ActivationLayer(.step, shape: [4]), Linear(4, 2)]
+        let net = Sequential<Double>(layers)
+        var rng = RNG(seed: 2)
+        net.initialize(.pytorch, rng: &rng)
+        let x = Buffer<Double>(count: 6 * 3)
+        for i in 0..<x.count { x[i] = rng.uniform(-1, 1) }
+        let labels = Buffer<Int32>(count: 6)
+        for i in 0..<6 { labels[i] = Int32(i % 2) }
+        let z = net.forward(x.pointer, batch: 6)
+        _ = LossFunction.crossEntropy.evaluate(z, targets: Targets(labels: labels.pointer), batch: 6, outputs: 2,
+                                               dz: net.outputGradient, scale: 1)
+        net.backward(x.pointer, batch: 6)
+        for i in 0..<(4 * 3 + 4) { #expect(net.gradients[i] == 0) }
+        // The layer after the step still learns.
+        #expect((16..<net.parameterCount).contains { net.gradients[$0] != 0 })
+    }
+
+    @Test func gradientCheckCanFail() {
+        // A deliberately wrong analytic gradient must be caught: perturb a weight gradient.
+        let net = Sequential<Double>([Linear(3, 2)])
+        var rng = RNG(seed: 4)
+        net.initialize(.pytorch, rng: &rng)
+        let x = Buffer<Double>(count: 3 * 2)
+        for i in 0..<x.count { x[i] = rng.uniform(-1, 1) }
+        let labels = Buffer<Int32>(count: 2)
+        let good = GradientCheck.run(model: net, loss: .crossEntropy, x: x.pointer, targets: Targets(labels: labels.pointer), batch: 2)
+        #expect(good.allSatisfy { $0.maxRelativeError <= 1e-6 })
+        // Wrong loss derivative: scale dz by 2 through an mse-vs-squared mix-up.
+        let bad = GradientCheck.run(model: net, loss: .crossEntropy, x: x.pointer,
+                                    targets: Targets(labels: labels.pointer), batch: 2, h: 3.0)
+        #expect(bad.contains { $0.maxRelativeError > 1e-6 }, "a huge finite-difference step must show a mismatch")
+    }
+
+    @Test func accumulateAddsMicroBatches() {
+        // Two micro-batches accumulated = one batch of both.
+        let net = Sequential<Double>([Linear(3, 4), ActivationLayer(.tanh, shape: [4]), Linear(4, 2)])
+        var rng = RNG(seed: 8)
+        net.initialize(.pytorch, rng: &rng)
+        let x = Buffer<Double>(count: 6 * 3)
+        for i in 0..<x.count { x[i] = rng.uniform(-1, 1) }
+        let labels = Buffer<Int32>(count: 6)
+        for i in 0..<6 { labels[i] = Int32(i % 2) }
+        func grad(_ from: Int, _ n: Int, accumulate: Bool) {
+            let z = net.forward(x.pointer + from * 3, batch: n)
+            _ = LossFunction.crossEntropy.evaluate(z, targets: Targets(labels: labels.pointer + from), batch: n, outputs: 2,
+                                                   dz: net.outputGradient, scale: 1)
+            net.backward(x.pointer + from * 3, batch: n, accumulate: accumulate)
+        }
+        grad(0, 6, accumulate: false)
+        let whole = (0..<net.parameterCount).map { net.gradients[$0] }
+        grad(0, 2, accumulate: false)
+        grad(2, 4, accumulate: true)
+        for i in 0..<net.parameterCount { #expect(abs(net.gradients[i] - whole[i]) < 1e-12) }
+    }
+}
