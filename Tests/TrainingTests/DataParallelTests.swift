@@ -1,0 +1,145 @@
+// Data-parallel equivalence: N in-process workers compute the update one process computes
+// with the same global batch — within float rounding in fast mode, bit for bit in exact mode.
+import Foundation
+import Testing
+@testable import Training
+import Collectives
+import NNCore
+import NNData
+
+/// Trains `config` on `workers` in-process ranks; returns rank 0's final parameters and metrics.
+func trainParameters(_ config: TrainConfig, workers: Int, data: DataSplit? = nil) throws -> ([Float], DoneMetrics) {
+    let split = try data ?? loadData(config)
+    return try runOnRanks(RunPlan(workers: workers, blasThreads: 1, quiet: true)) { comm in
+        let t = try Trainer(config: config, data: split, comm: comm)
+        try t.verifyFingerprints()
+        let done = try t.run()
+        return (t.model.parameters.array, done)
+    }
+}
+
+/// ‖a − b‖∞ / ‖b‖∞.
+func relativeDifference(_ a: [Float], _ b: [Float]) -> Double {
+    var num = 0.0, den = 0.0
+    for (x, y) in zip(a, b) { num = max(num, Double(abs(x - y))); den = max(den, Double(abs(y))) }
+    return num / den
+}
+
+/// A small Fashion-MNIST run: 50 steps of an MLP on a subset.
+func fashionConfig() -> TrainConfig {
+    var c = TrainConfig()
+    c.model = "mlp:784-64-64-10"
+    c.trainSubset = 1000      // 1000 / 64 → 15 full batches and one of 40: an uneven last batch
+    c.testSubset = 500
+    c.batchSize = 64
+    c.steps = 50
+    c.epochs = 10
+    c.lr = 0.05
+    c.schedule = .constant
+    c.evalEvery = 0
+    return c
+}
+
+@Suite(.serialized) struct DataParallelTests {
+    static let fashion = Result { try loadData(fashionConfig()) }
+
+    @Test func fastModeMatchesOneProcess() throws {
+        let data = try DataParallelTests.fashion.get()
+        let (ref, refDone) = try trainParameters(fashionConfig(), workers: 1, data: data)
+        #expect(refDone.steps == 50)
+        for n in [2, 3, 4] {
+            let (p, done) = try trainParameters(fashionConfig(), workers: n, data: data)
+            let rel = relativeDifference(p, ref)
+            #expect(rel <= 1e-5, "workers \(n): relative difference \(rel)")
+            #expect(abs(done.train_loss! - refDone.train_loss!) <= 1e-5 * abs(refDone.train_loss!))
+            #expect(abs(done.test_loss! - refDone.test_loss!) <= 1e-5 * abs(refDone.test_loss!))
+            #expect(done.world_size == n)
+        }
+    }
+
+    @Test func exactModeIsBitIdenticalForAnyWorkerCount() throws {
+        let data = try DataParallelTests.fashion.get()
+        var c = fashionConfig()
+        c.reduction = .exact
+        let (ref, refDone) = try trainParameters(c, workers: 1, data: data)
+        for n in [2, 3, 4] {
+            let (p, done) = try trainParameters(c, workers: n, data: data)
+            #expect(p == ref, "workers \(n)")
+            #expect(done.parameters_sha256 == refDone.parameters_sha256)
+            #expect(done.train_loss == refDone.train_loss)
+            #expect(done.test_loss == refDone.test_loss)
+        }
+        // And it differs from fast mode only by rounding.
+        let (fast, _) = try trainParameters(fashionConfig(), workers: 1, data: data)
+        #expect(relativeDifference(ref, fast) <= 1e-4)
+    }
+
+    @Test func ranksWithoutSamplesStillJoin() throws {
+        // Batch 3 over 4 workers: one rank has no sample in every step; the last batch has 1.
+        var c = TrainConfig()
+        c.dataset = "xor"; c.model = "mlp:2-4-2"; c.activation = "tanh"; c.batchSize = 3; c.epochs = 5
+        c.schedule = .constant; c.lr = 0.1
+        let (one, d1) = try trainParameters(c, workers: 1)
+        let (four, d4) = try trainParameters(c, workers: 4)
+        #expect(d1.steps == 10 && d4.steps == 10)
+        #expect(relativeDifference(four, one) <= 1e-6)
+        c.reduction = .exact
+        let (e1, _) = try trainParameters(c, workers: 1)
+        let (e4, _) = try trainParameters(c, workers: 4)
+        #expect(e1 == e4)
+    }
+
+    @Test func everySampleOncePerEpoch() throws {
+        var c = fashionConfig()
+        c.steps = nil; c.epochs = 1; c.trainSubset = 130; c.batchSize = 64
+        c.metrics = nil
+        let (_, done) = try trainParameters(c, workers: 3, data: try loadData(c))
+        #expect(done.steps == 3)   // 64 + 64 + 2
+        #expect(Int((done.samples_per_second * done.seconds).rounded()) == 130)
+    }
+}
+
+@Suite struct RankFailureTests {
+    @Test func fingerprintMismatchNamesTheRanks() throws {
+        var c = TrainConfig()
+        c.dataset = "blobs"; c.model = "linear"; c.epochs = 1
+        let good = try loadData(c)
+        var other = c; other.seed = 99
+        let bad = try loadData(other)
+        #expect {
+            try runOnRanks(RunPlan(workers: 3, blasThreads: 1, quiet: true)) { comm in
+                let t = try Trainer(config: c, data: comm.rank == 2 ? bad : good, comm: comm)
+                try t.verifyFingerprints()
+            }
+        } throws: { error in
+            "\(error)".contains("rank(s) 2 differ from rank 0")
+        }
+    }
+
+    @Test func oneRankFailingEndsTheJobWithItsMessage() throws {
+        var c = TrainConfig()
+        c.dataset = "blobs"; c.model = "linear"; c.epochs = 3
+        let data = try loadData(c)
+        #expect {
+            try runOnRanks(RunPlan(workers: 4, blasThreads: 1, quiet: true)) { comm in
+                if comm.rank == 3 { throw UserError("/data/missing-on-host-3: file not found") }
+                let t = try Trainer(config: c, data: data, comm: comm)
+                try t.run()
+            }
+        } throws: { error in
+            (error as? UserError)?.message == "/data/missing-on-host-3: file not found"
+        }
+    }
+
+    @Test func divergenceStopsWithAClearMessage() throws {
+        var c = TrainConfig()
+        c.dataset = "linear-regression"; c.model = "linear"; c.loss = "mse"; c.lr = 50; c.momentum = 0
+        c.schedule = .constant; c.epochs = 20; c.batchSize = 100
+        #expect {
+            try trainParameters(c, workers: 2)
+        } throws: { error in
+            let m = (error as? UserError)?.message ?? ""
+            return m.contains("non-finite loss") && m.contains("lower the learning rate")
+        }
+    }
+}
