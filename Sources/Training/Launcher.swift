@@ -14,6 +14,9 @@ public struct RunPlan: Sendable {
     /// BLAS threads per rank; nil = OPENBLAS_NUM_THREADS, else cores ÷ ranks on this node.
     public var blasThreads: Int?
     public var quiet = false
+    /// Pin OpenBLAS to one thread per rank: its multi-threaded products partition the work by
+    /// thread count, which changes rounding; exact reduction needs the same bits everywhere.
+    public var singleThreadedBLAS = false
     public init(workers: Int? = nil, blasThreads: Int? = nil, quiet: Bool = false) {
         self.workers = workers; self.blasThreads = blasThreads; self.quiet = quiet
     }
@@ -48,7 +51,7 @@ public func runOnRanks<R>(_ plan: RunPlan, _ body: @escaping (Communicator) thro
         if plan.workers != nil {
             throw UserError("--workers is for runs without mpirun; under mpirun the number of ranks is mpirun's -np (\(mpi.size) here)")
         }
-        BLASThreads.set(blasThreadsPerRank(flag: plan.blasThreads, localRanks: MPICommunicator.localSize))
+        BLASThreads.set(plan.singleThreadedBLAS ? 1 : blasThreadsPerRank(flag: plan.blasThreads, localRanks: MPICommunicator.localSize))
         do {
             return try body(mpi)
         } catch {
@@ -57,7 +60,7 @@ public func runOnRanks<R>(_ plan: RunPlan, _ body: @escaping (Communicator) thro
     }
     let n = plan.workers ?? 1
     guard n >= 1, n <= 256 else { throw UserError("--workers must be between 1 and 256, got \(n)") }
-    BLASThreads.set(blasThreadsPerRank(flag: plan.blasThreads, localRanks: n))
+    BLASThreads.set(plan.singleThreadedBLAS ? 1 : blasThreadsPerRank(flag: plan.blasThreads, localRanks: n))
     if n == 1 { return try body(SingleCommunicator()) }
     let group = ThreadGroup(size: n)
     let comms = group.communicators()
@@ -105,6 +108,8 @@ final class WorkerOutcomes<R>: @unchecked Sendable {
 /// Trains with `config` under `plan`; returns rank 0's final metrics.
 public func train(_ config: TrainConfig, plan: RunPlan, configure: ((Trainer) throws -> Void)? = nil) throws -> DoneMetrics {
     try config.validate()
+    var plan = plan
+    if config.reduction == .exact { plan.singleThreadedBLAS = true }
     // Data is loaded once per process and shared (read-only) by its worker threads.
     var shared: DataSplit?
     let loadLock = NSLock()
@@ -122,7 +127,7 @@ public func train(_ config: TrainConfig, plan: RunPlan, configure: ((Trainer) th
         if comm.rank == 0 {
             reporter = try ConsoleReporter(metricsPath: config.metrics, epochs: config.epochs, quiet: plan.quiet)
             let mode = comm.size > 1 ? " on \(comm.size) \(comm.kind == "mpi" ? "MPI ranks" : "workers")" : ""
-            reporter!.message("nntrain: \(config.model) (\(trainer.model.parameterCount) parameters) on \(data.train.name) (\(data.train.count) train, \(data.test.count) test), batch \(trainer.globalBatch)\(mode), \(BLASThreads.current) BLAS thread(s) per rank")
+            reporter!.message("nntrain: \(config.model) (\(trainer.model.parameterCount) parameters) on \(data.train.name) (\(data.train.count) train, \(data.test.count) test), batch \(trainer.globalBatch)\(mode), \(BLASThreads.current) BLAS thread(s) per rank" + (config.reduction == .exact && (plan.blasThreads ?? 1) > 1 ? " (exact reduction pins BLAS to 1 thread; use --workers N or mpirun -np N for more cores)" : ""))
         }
         trainer.reporter = reporter
         try configure?(trainer)

@@ -1,1 +1,119 @@
+// The command line as a user meets it: help, a short run, and bad input that must end in
+// one clear message and a non-zero exit — never a trap or a stack dump.
+import Foundation
 import Testing
+
+@Suite struct CLITests {
+    @Test func rootHelpListsCommands() throws {
+        let r = try nntrain(["--help"])
+        #expect(r.status == 0)
+        for word in ["train", "evaluate", "gradcheck", "perceptron"] { #expect(r.stdout.contains(word)) }
+    }
+
+    @Test func trainHelpSaysWhatEachOptionDoesAndItsDefault() throws {
+        let r = try nntrain(["train", "--help"])
+        #expect(r.status == 0)
+        for line in ["--batch-size <n|full>", "(default: 128)", "--lr <η>", "(default: 0.05)", "--workers <n>",
+                     "--reduction <mode>", "(default: fast)", "--config <file>", "mlp:784-1024-1024-10)"] {
+            #expect(r.stdout.contains(line), "help lacks '\(line)'")
+        }
+    }
+
+    @Test func trainsXorAndWritesMetrics() throws {
+        let dir = temporaryDirectory()
+        let r = try nntrain(["train", "--dataset", "xor", "--model", "mlp:2-4-2", "--activation", "tanh", "--batch-size", "full",
+                             "--epochs", "400", "--lr", "0.5", "--schedule", "constant", "--eval-every", "100",
+                             "--metrics", "\(dir)/m.jsonl"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = try metricsLines("\(dir)/m.jsonl")
+        #expect(lines.count == 401)
+        let epoch = lines[0]
+        for key in ["event", "epoch", "step", "train_loss", "lr", "samples_per_second", "epoch_seconds", "world_size",
+                    "compute_seconds", "comm_seconds"] { #expect(epoch[key] != nil, "missing \(key)") }
+        let done = lines.last!
+        #expect(done["event"] as? String == "done")
+        #expect(done["test_accuracy"] as? Double == 1.0)
+        #expect((done["parameters_sha256"] as? String)?.count == 64)
+    }
+
+    @Test func sameSeedSameBits() throws {
+        let args = ["train", "--dataset", "spirals", "--model", "mlp:2-16-16-2", "--epochs", "3", "--batch-size", "32", "--quiet",
+                    "--seed", "7"]
+        let d = temporaryDirectory()
+        _ = try nntrain(args + ["--metrics", "\(d)/a.jsonl"])
+        _ = try nntrain(args + ["--metrics", "\(d)/b.jsonl"])
+        let a = try metricsLines("\(d)/a.jsonl").last!["parameters_sha256"] as? String
+        let b = try metricsLines("\(d)/b.jsonl").last!["parameters_sha256"] as? String
+        #expect(a != nil && a == b)
+    }
+
+    func expectCleanFailure(_ args: [String], mentions: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let r = try nntrain(args)
+        #expect(r.status != 0, sourceLocation: sourceLocation)
+        #expect(r.stderr.contains(mentions), "stderr was: \(r.stderr)", sourceLocation: sourceLocation)
+        #expect(!r.stderr.contains("Fatal error") && !r.stderr.contains("Backtrac") && !r.stderr.contains("crashed"),
+                sourceLocation: sourceLocation)
+    }
+
+    @Test func badInputEndsInOneClearMessage() throws {
+        let d = temporaryDirectory()
+        try expectCleanFailure(["train", "--data", "/nonexistent/fashion"], mentions: "/nonexistent/fashion: dataset directory not found")
+        // An IDX file with a wrong magic number.
+        FileManager.default.createFile(atPath: "\(d)/train-images-idx3-ubyte", contents: Data([1, 2, 3, 4, 0, 0, 0, 0]))
+        FileManager.default.createFile(atPath: "\(d)/train-labels-idx1-ubyte", contents: Data([0, 0, 8, 1, 0, 0, 0, 0]))
+        try expectCleanFailure(["train", "--data", d], mentions: "train-images-idx3-ubyte: wrong magic number 0x01020304")
+        // A truncated one.
+        FileManager.default.createFile(atPath: "\(d)/train-images-idx3-ubyte", contents: Data([0, 0, 8, 3, 0, 0, 0, 9, 0, 0, 0, 28, 0, 0, 0, 28, 1, 2]))
+        try expectCleanFailure(["train", "--data", d], mentions: "truncated")
+        // A CSV with a non-numeric cell.
+        FileManager.default.createFile(atPath: "\(d)/x.csv", contents: Data("y,a,b\n0,1,2\n1,3,oops\n".utf8))
+        try expectCleanFailure(["train", "--dataset", "csv", "--data", "\(d)/x.csv", "--model", "linear"], mentions: "x.csv:3:3: 'oops' is not a number")
+        try expectCleanFailure(["train", "--model", "mlp:784-abc-10"], mentions: "mlp needs positive widths")
+        try expectCleanFailure(["train", "--model", "transformer"], mentions: "unknown model 'transformer'")
+        try expectCleanFailure(["train", "--lr=-0.1"], mentions: "--lr must be a positive number, got -0.1")
+        try expectCleanFailure(["train", "--lr", "fast"], mentions: "'lr' expects a number, got 'fast'")
+        try expectCleanFailure(["train", "--dataset", "xor", "--model", "mlp:3-4-2"], mentions: "takes 3 inputs but the data has 2 features")
+        // A typo'd config key.
+        FileManager.default.createFile(atPath: "\(d)/run.yaml", contents: Data("batch_size: 64\nlr: 0.1\n".utf8))
+        try expectCleanFailure(["train", "--config", "\(d)/run.yaml"], mentions: "\(d)/run.yaml: unknown key 'batch_size' (did you mean 'batch-size'?)")
+        FileManager.default.createFile(atPath: "\(d)/bad.yaml", contents: Data("lr: [1, {a: b}\n".utf8))
+        try expectCleanFailure(["train", "--config", "\(d)/bad.yaml"], mentions: "bad.yaml: not valid YAML")
+        try expectCleanFailure(["train", "--config", "\(d)/none.yaml"], mentions: "none.yaml: file not found")
+        try expectCleanFailure(["train", "--workers", "0"], mentions: "--workers must be ≥ 1")
+        try expectCleanFailure(["train", "--metrics", "/proc/nope/m.jsonl", "--dataset", "xor", "--model", "linear"], mentions: "--metrics /proc/nope/m.jsonl")
+    }
+
+    @Test func configFileAndFlagsCombine() throws {
+        let d = temporaryDirectory()
+        FileManager.default.createFile(atPath: "\(d)/run.yaml", contents: Data("""
+            dataset: xor
+            model: mlp:2-4-2
+            activation: tanh
+            batch-size: full
+            epochs: 50
+            lr: 0.5
+            schedule: constant
+            milestones: [10, 20]
+            """.utf8))
+        let r = try nntrain(["train", "--config", "\(d)/run.yaml", "--epochs", "2", "--metrics", "\(d)/m.jsonl"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = try metricsLines("\(d)/m.jsonl")
+        #expect(lines.count == 3)   // flags override the file: 2 epochs
+        #expect(lines[0]["lr"] as? Double == 0.5)
+    }
+
+    @Test func gradcheckPasses() throws {
+        for loss in ["cross-entropy", "squared", "mse", "bce"] {
+            let r = try nntrain(["gradcheck", "--loss", loss, "--activation", "sigmoid", "--l2", "0.01"])
+            #expect(r.status == 0, "\(loss): \(r.stdout)")
+            #expect(r.stdout.contains("PASS"))
+        }
+    }
+
+    @Test func perceptron() throws {
+        let and = try nntrain(["perceptron", "--dataset", "and"])
+        #expect(and.stdout.contains("accuracy 1.00") && and.stdout.contains("converged"))
+        let xor = try nntrain(["perceptron", "--dataset", "xor"])
+        #expect(xor.stdout.contains("did not converge"))
+    }
+}

@@ -1,0 +1,82 @@
+// nntrain under mpirun: the same numbers as one process and as in-process workers, and
+// failures that end the whole job with the failing rank's message instead of hanging.
+import Foundation
+import Testing
+
+/// A small Fashion-MNIST job: 50 steps of an MLP on a subset, evaluation on 500 test images.
+let smallJob = ["train", "--model", "mlp:784-64-64-10", "--train-subset", "1000", "--test-subset", "500",
+                "--batch-size", "64", "--steps", "50", "--lr", "0.05", "--schedule", "constant", "--quiet"]
+
+func done(_ path: String) throws -> [String: Any] {
+    guard let d = try metricsLines(path).last, d["event"] as? String == "done" else { throw HarnessError("\(path): no done line") }
+    return d
+}
+
+@Suite(.serialized) struct MPITests {
+    @Test func exactModeIsBitIdenticalAcrossRanksAndWorkers() throws {
+        let d = temporaryDirectory()
+        var shas: [String: String] = [:]
+        for np in [1, 2, 4] {
+            let r = try mpirun(["-np", "\(np)", nntrainBinary] + smallJob + ["--reduction", "exact", "--metrics", "\(d)/mpi\(np).jsonl"])
+            #expect(r.status == 0 && !r.timedOut, "np \(np): \(r.stderr)")
+            shas["mpi \(np)"] = try done("\(d)/mpi\(np).jsonl")["parameters_sha256"] as? String
+            #expect(try done("\(d)/mpi\(np).jsonl")["world_size"] as? Int == np)
+        }
+        for w in [1, 2, 4] {
+            let r = try nntrain(smallJob + ["--reduction", "exact", "--workers", "\(w)", "--metrics", "\(d)/w\(w).jsonl"])
+            #expect(r.status == 0, "workers \(w): \(r.stderr)")
+            shas["workers \(w)"] = try done("\(d)/w\(w).jsonl")["parameters_sha256"] as? String
+        }
+        #expect(Set(shas.values).count == 1, "\(shas)")
+        #expect(shas.count == 6)
+    }
+
+    @Test func fastModeAgreesWithOneProcess() throws {
+        let d = temporaryDirectory()
+        _ = try nntrain(smallJob + ["--metrics", "\(d)/one.jsonl"])
+        let ref = try done("\(d)/one.jsonl")
+        for np in [2, 4] {
+            let r = try mpirun(["-np", "\(np)", nntrainBinary] + smallJob + ["--metrics", "\(d)/np\(np).jsonl"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let m = try done("\(d)/np\(np).jsonl")
+            for key in ["train_loss", "test_loss", "test_accuracy"] {
+                let a = m[key] as! Double, b = ref[key] as! Double
+                #expect(abs(a - b) <= 1e-5 * max(abs(b), 1e-3), "np \(np) \(key): \(a) vs \(b)")
+            }
+            #expect(m["steps"] as? Int == 50)
+        }
+    }
+
+    @Test func onlyRankZeroWrites() throws {
+        let d = temporaryDirectory()
+        let r = try mpirun(["-np", "2", nntrainBinary, "train", "--dataset", "xor", "--model", "linear", "--epochs", "2",
+                            "--metrics", "\(d)/m.jsonl"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.components(separatedBy: "parameters_sha256").count == 2, "exactly one summary: \(r.stdout)")
+        #expect(r.stdout.contains("on 2 MPI ranks"))
+        #expect(try metricsLines("\(d)/m.jsonl").count == 3)
+    }
+
+    @Test func workersUnderMpirunIsAnError() throws {
+        let r = try mpirun(["-np", "2", nntrainBinary, "train", "--dataset", "xor", "--workers", "2"], timeout: 60)
+        #expect(r.status != 0 && !r.timedOut)
+        #expect(r.stderr.contains("--workers is for runs without mpirun"))
+    }
+
+    @Test func aMissingFileOnOneRankEndsTheJob() throws {
+        // MPMD: rank 1 is pointed at a dataset directory that does not exist on "its host".
+        let r = try mpirun(["-np", "1", nntrainBinary] + smallJob + [":", "-np", "1", nntrainBinary] + smallJob + ["--data", "/nonexistent/fmnist"],
+                           timeout: 90)
+        #expect(!r.timedOut, "the job hung")
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("rank 1 of 2") && r.stderr.contains("/nonexistent/fmnist: dataset directory not found"), "\(r.stderr)")
+    }
+
+    @Test func fingerprintMismatchNamesTheRank() throws {
+        let r = try mpirun(["-np", "2", nntrainBinary] + smallJob + [":", "-np", "1", nntrainBinary] + smallJob + ["--lr", "0.1"],
+                           timeout: 90)
+        #expect(!r.timedOut, "the job hung")
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("rank(s) 2 differ from rank 0"), "\(r.stderr)")
+    }
+}
