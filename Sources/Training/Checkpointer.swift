@@ -264,10 +264,15 @@ public final class Checkpointer {
         }
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw fail("creating \(tmp)") }
+        // Test hook (tests/checkpoint_e2e.sh): pause half way through the write, so that a
+        // kill -9 can be aimed at a checkpoint being written.
+        let pause = ProcessInfo.processInfo.environment["NNTRAIN_TEST_CHECKPOINT_WRITE_PAUSE"].flatMap(Double.init) ?? 0
         var ok = bytes.withUnsafeBytes { raw -> Bool in
             var done = 0
+            var paused = pause <= 0
             while done < raw.count {
-                let n = write(fd, raw.baseAddress! + done, raw.count - done)
+                if !paused && done >= raw.count / 2 { paused = true; Thread.sleep(forTimeInterval: pause) }
+                let n = write(fd, raw.baseAddress! + done, paused ? raw.count - done : raw.count / 2 - done)
                 if n < 0 { if errno == EINTR { continue }; return false }
                 done += n
             }
