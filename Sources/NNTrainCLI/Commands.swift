@@ -12,7 +12,7 @@ public struct NNTrain: ParsableCommand {
         commandName: "nntrain",
         abstract: "A data-parallel neural-network trainer: linear classifiers, MLPs, LeNet-5; one process, in-process workers, or mpirun.",
         version: nntrainVersion,
-        subcommands: [Train.self, Evaluate.self, GradCheck.self, PerceptronCommand.self],
+        subcommands: [Train.self, Evaluate.self, Inspect.self, GradCheck.self, PerceptronCommand.self],
         defaultSubcommand: Train.self)
     public init() {}
 
@@ -43,7 +43,15 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let config = try options.resolve()
-        _ = try train(config, plan: distribution.plan)
+        // SIGTERM/SIGINT: finish the step, checkpoint, exit 3 (see docs/checkpoints.md).
+        Preemption.install()
+        let done = try train(config, plan: distribution.plan) { trainer in
+            trainer.stopRequested = { Preemption.requested }
+        }
+        if done.status == "stopped" {
+            World.finalize()
+            throw ExitCode(3)
+        }
     }
 }
 
@@ -52,12 +60,26 @@ struct Evaluate: ParsableCommand {
         abstract: "Evaluate a freshly initialized model (or, with a checkpoint, a trained one) on the test set.")
     @OptionGroup var options: TrainOptions
     @OptionGroup var distribution: DistributionOptions
+    @Option(help: ArgumentHelp("Checkpoint (or safetensors weights) to evaluate; an nntrain checkpoint also supplies the settings, which flags override", valueName: "path"))
+    var checkpoint: String?
 
     func run() throws {
-        let config = try options.resolve()
+        var base = TrainConfig()
+        var weights: SafetensorsFile?
+        if let path = checkpoint {
+            let file = try SafetensorsFile(path: path)
+            if file.metadata["format"] == Checkpoint.format {
+                try Checkpoint.verify(file, source: path)
+                base = try TrainConfig(checkpointConfig: file.metadata["config"], source: path)
+            }
+            weights = file
+        }
+        var config = try options.resolve(base: base)
+        config.checkpointDir = nil; config.resume = nil; config.initFrom = nil
         try runOnRanks(distribution.plan) { comm in
             let data = try loadData(config)
             let trainer = try Trainer(config: config, data: data, comm: comm)
+            if let w = weights { try Checkpoint.loadModel(w, into: trainer.model, source: checkpoint ?? "") }
             let (l, a) = try trainer.evaluate(data.test)
             if comm.rank == 0 && !distribution.quiet {
                 print(String(format: "test_loss %.6f", l) + (a.map { String(format: "  test_accuracy %.4f", $0) } ?? "") + "  (\(data.test.count) samples)")

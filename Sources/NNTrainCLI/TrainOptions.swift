@@ -23,7 +23,7 @@ struct TrainOptions: ParsableArguments {
     var activation: String?
     @Option(help: ArgumentHelp("cross-entropy, squared (½‖y−f‖²), mse, bce (default: \(d.loss))", valueName: "name"))
     var loss: String?
-    @Option(name: .customLong("init"), help: ArgumentHelp("Weight initialization: pytorch, xavier, he (default: \(d.initScheme.rawValue))", valueName: "scheme"))
+    @Option(name: .customLong("init"), help: ArgumentHelp("Weight initialization: pytorch, xavier, he, or FILE.safetensors to start from its weights (default: \(d.initScheme.rawValue))", valueName: "scheme|file"))
     var initScheme: String?
     @Option(help: ArgumentHelp("sgd or adam (default: \(d.optimizer.rawValue))", valueName: "name"))
     var optimizer: String?
@@ -89,6 +89,14 @@ struct TrainOptions: ParsableArguments {
     var csvLabelColumn: String?
     @Option(name: .customLong("csv-regression"), help: ArgumentHelp("CSV targets are real numbers (default: \(d.csvRegression))", valueName: "bool"))
     var csvRegression: String?
+    @Option(name: .customLong("checkpoint-dir"), help: ArgumentHelp("Write checkpoints (safetensors) into this directory (default: none)", valueName: "dir"))
+    var checkpointDir: String?
+    @Option(name: .customLong("checkpoint-every"), help: ArgumentHelp("Checkpoint every N steps (500) or N epochs (1e); also at the end and on SIGTERM/SIGINT (default: \(d.checkpointEvery))", valueName: "n|Ne"))
+    var checkpointEvery: String?
+    @Option(help: ArgumentHelp("Checkpoints to keep in --checkpoint-dir; 0 keeps all (default: \(d.keep))", valueName: "k"))
+    var keep: String?
+    @Option(help: ArgumentHelp("Resume from 'auto' (newest good checkpoint in --checkpoint-dir, else start fresh) or a checkpoint file (default: none)", valueName: "auto|path"))
+    var resume: String?
 
     /// (key, value) pairs of the flags given, in key order.
     var overrides: [(String, String)] {
@@ -102,7 +110,8 @@ struct TrainOptions: ParsableArguments {
             ("plateau-factor", plateauFactor), ("plateau-threshold", plateauThreshold), ("plateau-cooldown", plateauCooldown),
             ("plateau-monitor", plateauMonitor), ("min-lr", minLR), ("warmup-steps", warmupSteps), ("scale-lr", scaleLR),
             ("scale-base-batch", scaleBaseBatch), ("eval-every", evalEvery), ("csv-label-column", csvLabelColumn),
-            ("csv-regression", csvRegression),
+            ("csv-regression", csvRegression), ("checkpoint-dir", checkpointDir), ("checkpoint-every", checkpointEvery),
+            ("keep", keep), ("resume", resume),
         ]
         return pairs.compactMap { k, v in v.map { (k, $0) } }
     }

@@ -13,6 +13,7 @@ extension TrainConfig {
         "train-subset", "test-subset", "shuffle", "reduction", "shards", "schedule", "milestones", "gamma",
         "plateau-patience", "plateau-factor", "plateau-threshold", "plateau-cooldown", "plateau-monitor",
         "min-lr", "warmup-steps", "scale-lr", "scale-base-batch", "eval-every", "csv-label-column", "csv-regression",
+        "checkpoint-dir", "checkpoint-every", "keep", "resume",
     ]
 
     /// Sets `key` from its text form.
@@ -41,8 +42,10 @@ extension TrainConfig {
             guard LossFunction(parsing: value) != nil else { throw bad("one of \(LossFunction.allNames)") }
             loss = value
         case "init":
-            guard let v = InitScheme(rawValue: value.lowercased()) else { throw bad("one of pytorch, xavier, he") }
-            initScheme = v
+            // A scheme name, or a safetensors file of weights to start from.
+            if let v = InitScheme(rawValue: value.lowercased()) { initScheme = v; initFrom = nil }
+            else if value.hasSuffix(".safetensors") || FileManager.default.fileExists(atPath: value) { initFrom = value }
+            else { throw bad("one of pytorch, xavier, he, or a FILE.safetensors of weights") }
         case "optimizer":
             guard let v = OptimizerKind(rawValue: value.lowercased()) else { throw bad("sgd or adam") }
             optimizer = v
@@ -89,6 +92,14 @@ extension TrainConfig {
         case "eval-every": evalEvery = try int()
         case "csv-label-column": csvLabelColumn = try int()
         case "csv-regression": csvRegression = try bool()
+        case "checkpoint-dir": checkpointDir = value
+        case "checkpoint-every":
+            guard let v = CheckpointInterval(parsing: value) else { throw bad("N steps (e.g. 500) or N epochs (e.g. 1e)") }
+            checkpointEvery = v
+        case "keep": keep = try int()
+        case "resume":
+            guard !value.isEmpty else { throw bad("auto or a checkpoint path") }
+            resume = value
         default:
             let near = TrainConfig.keys.min { editDistance($0, key) < editDistance($1, key) }
             let hint = near.map { editDistance($0, key) <= 3 ? " (did you mean '\($0)'?)" : "" } ?? ""

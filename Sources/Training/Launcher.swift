@@ -125,11 +125,17 @@ public func train(_ config: TrainConfig, plan: RunPlan, configure: ((Trainer) th
         try trainer.verifyFingerprints()
         var reporter: ConsoleReporter?
         if comm.rank == 0 {
-            reporter = try ConsoleReporter(metricsPath: config.metrics, epochs: config.epochs, quiet: plan.quiet)
+            reporter = try ConsoleReporter(metricsPath: config.metrics, epochs: config.epochs, quiet: plan.quiet,
+                                           append: config.resume != nil)
             let mode = comm.size > 1 ? " on \(comm.size) \(comm.kind == "mpi" ? "MPI ranks" : "workers")" : ""
             reporter!.message("nntrain: \(config.model) (\(trainer.model.parameterCount) parameters) on \(data.train.name) (\(data.train.count) train, \(data.test.count) test), batch \(trainer.globalBatch)\(mode), \(BLASThreads.current) BLAS thread(s) per rank" + (config.reduction == .exact && (plan.blasThreads ?? 1) > 1 ? " (exact reduction pins BLAS to 1 thread; use --workers N or mpirun -np N for more cores)" : ""))
         }
         trainer.reporter = reporter
+        // Checkpoints: --resume / --init now, then writes from the afterStep hook.
+        let checkpointer = try Checkpointer(config: config, comm: comm)
+        checkpointer.reporter = reporter
+        try checkpointer.prepare(trainer)
+        trainer.afterStep = { try checkpointer.afterStep($0, epochEnded: $1) }
         try configure?(trainer)
         return try trainer.run()
     }

@@ -61,6 +61,16 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var evalEvery = 1
     public var csvLabelColumn = 0
     public var csvRegression = false
+    /// Directory for checkpoints (nil: none are written).
+    public var checkpointDir: String? = nil
+    /// How often to write a checkpoint (besides at the end and when stopped by a signal).
+    public var checkpointEvery = CheckpointInterval.epochs(1)
+    /// Checkpoints kept in `checkpointDir`; older ones are deleted (0: keep all).
+    public var keep = 3
+    /// "auto" (newest good checkpoint in `checkpointDir`, if any) or a checkpoint path.
+    public var resume: String? = nil
+    /// Start from the weights in this safetensors file (e.g. exported from PyTorch).
+    public var initFrom: String? = nil
 
     public init() {}
 
@@ -76,6 +86,13 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         if let t = trainSubset { guard t > 0 else { throw UserError("--train-subset must be > 0, got \(t)") } }
         if let t = testSubset { guard t > 0 else { throw UserError("--test-subset must be > 0, got \(t)") } }
         guard evalEvery >= 0 else { throw UserError("--eval-every must be ≥ 0, got \(evalEvery)") }
+        guard keep >= 0 else { throw UserError("--keep must be ≥ 0 (0 keeps every checkpoint), got \(keep)") }
+        if resume == "auto" && checkpointDir == nil {
+            throw UserError("--resume auto looks for checkpoints in --checkpoint-dir; give --checkpoint-dir DIR (or --resume PATH)")
+        }
+        if resume != nil && initFrom != nil {
+            throw UserError("--resume and --init FILE exclude each other: --resume continues a run, --init starts a new one from given weights")
+        }
         guard scaleBaseBatch > 0 else { throw UserError("--scale-base-batch must be > 0") }
         guard Activation(parsing: activation) != nil else {
             throw UserError("unknown activation '\(activation)'; use one of \(Activation.allNames)")
@@ -110,8 +127,51 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var fingerprintText: String {
         var c = self
         c.metrics = nil
+        c.resume = nil
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         return (try? String(decoding: enc.encode(c), as: UTF8.self)) ?? ""
+    }
+}
+
+/// How often a checkpoint is written: every N optimizer steps or every N epochs.
+public enum CheckpointInterval: Sendable, Codable, Equatable, CustomStringConvertible {
+    case steps(Int)
+    case epochs(Int)
+
+    /// Parses "500" or "500s" / "500 steps" (steps), "1e" / "2 epochs" / "epoch" (epochs).
+    public init?(parsing text: String) {
+        let t = text.lowercased().replacingOccurrences(of: " ", with: "")
+        if t == "epoch" { self = .epochs(1); return }
+        if t == "step" { self = .steps(1); return }
+        let digits = t.prefix { $0.isNumber }
+        let unit = t.dropFirst(digits.count)
+        guard let n = Int(digits), n > 0 else { return nil }
+        switch unit {
+        case "", "s", "step", "steps": self = .steps(n)
+        case "e", "epoch", "epochs": self = .epochs(n)
+        default: return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .steps(let n): "\(n)"
+        case .epochs(let n): "\(n)e"
+        }
+    }
+
+    /// Encoded as its text form ("500", "1e"), as in a YAML file.
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let v = CheckpointInterval(parsing: text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad checkpoint interval '\(text)'"))
+        }
+        self = v
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
     }
 }
