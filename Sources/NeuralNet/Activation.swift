@@ -99,9 +99,11 @@ public final class ActivationLayer<Scalar: NNScalar>: Layer {
     public var pytorchModule: String { function.pytorchModule }
     public var inputShape: [Int] { shape }
     public var outputShape: [Int] { shape }
+    @_specialize(where Scalar == Float)
     public func forward(_ x: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>, batch: Int) {
         activationForward(function, x, y, batch * inputSize)
     }
+    @_specialize(where Scalar == Float)
     public func backward(x: UnsafePointer<Scalar>, y: UnsafePointer<Scalar>, dy: UnsafePointer<Scalar>,
                          dx: UnsafeMutablePointer<Scalar>?, batch: Int, accumulate: Bool) {
         guard let dx else { return }
