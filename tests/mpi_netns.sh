@@ -14,7 +14,9 @@
 #      is not needed: a python-free C check is built with mpicc if available);
 #   3. `nntrain train` on 2 ranks across A and B completes, reports world_size 2;
 #   4. with --reduction exact its parameters_sha256 equals a one-process run's, bit for bit;
-#   5. the gradients really crossed the veth link (its byte counters grew by megabytes).
+#   5. the gradients really crossed the veth link (its byte counters grew by megabytes);
+#   6. hosts whose data differ (here: host B given another --train-subset) end the job with
+#      the fingerprint message naming rank 1, a non-zero exit and no hang.
 # Cleans up the namespaces on any exit. Needs root (ip netns) and OpenMPI.
 # Prints `N passed, M failed` last; exits non-zero if any check failed.
 #
@@ -84,10 +86,9 @@ AGENT
 chmod +x "$agent"
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-mpi=(mpirun -np 2 --host "$ipA:1,$ipB:1" --bind-to none
-     --mca plm_rsh_agent "$agent" --mca btl tcp,self
-     --mca oob_tcp_if_include "$net.0/24" --mca btl_tcp_if_include "$net.0/24"
-     --mca orte_keep_fqdn_hostnames 1)
+mca=(--bind-to none --mca plm_rsh_agent "$agent" --mca btl tcp,self
+     --mca oob_tcp_if_include "$net.0/24" --mca btl_tcp_if_include "$net.0/24")
+mpi=(mpirun -np 2 --host "$ipA:1,$ipB:1" "${mca[@]}")
 inA() { ip netns exec "$nsA" "$@"; }
 run_mpi() { timeout 180 ip netns exec "$nsA" "${mpi[@]}" "$@"; }
 
@@ -158,6 +159,18 @@ if [[ -n "$tx0" && -n "$tx1" ]] && (( tx1 - tx0 > 8000000 )); then
     ok "nntrain's allreduces crossed the veth: $(( (tx1 - tx0) / 1000000 )) MB sent by $nsA"
 else
     bad "veth byte counter of $nsA grew by $(( ${tx1:-0} - ${tx0:-0} )) bytes during the nntrain run (expected > 8 MB)"
+fi
+
+# --- 6. a host with different data: fingerprint mismatch ends the job -----------------------
+start=$(date +%s)
+out="$(timeout 180 ip netns exec "$nsA" mpirun "${mca[@]}" \
+        -np 1 --host "$ipA:1" "$bin" train --train-subset 512 --test-subset 200 --epochs 1 --quiet : \
+        -np 1 --host "$ipB:1" "$bin" train --train-subset 256 --test-subset 200 --epochs 1 --quiet 2>&1)"; rc=$?
+echo "$out" | grep -i "error" | head -2 | sed 's/^/  /'
+if [[ $rc != 0 && $rc != 124 ]] && echo "$out" | grep -q "rank(s) 1 differ from rank 0"; then
+    ok "fingerprint mismatch across hosts ends the job naming rank 1 (exit $rc, $(( $(date +%s) - start )) s)"
+else
+    bad "fingerprint mismatch across hosts: exit $rc (124 = hung until timeout), output: $(echo "$out" | tail -3)"
 fi
 
 finish
