@@ -74,6 +74,7 @@ public struct Dataset: Sendable {
     /// Copies samples `indices[0..<n]` into `x` ([n, sampleSize]), and their labels or targets.
     ///
     /// Bytes are normalized here, per batch: x = byte / 255.
+    @_specialize(where T == Float)
     public func gather<T: NNScalar>(_ indices: UnsafePointer<Int32>, count n: Int, into x: UnsafeMutablePointer<T>,
                                     labels outLabels: UnsafeMutablePointer<Int32>?, targets outTargets: UnsafeMutablePointer<T>?) {
         let s = sampleSize

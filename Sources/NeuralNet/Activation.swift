@@ -83,10 +83,12 @@ public func activationBackward<T: NNScalar>(_ f: Activation, x: UnsafePointer<T>
     case .step: dx.update(repeating: 0, count: n)
     case .sigmoid: for i in 0..<n { let s = y[i]; dx[i] = dy[i] * s * (1 - s) }
     case .tanh: for i in 0..<n { let t = y[i]; dx[i] = dy[i] * (1 - t * t) }
-    case .relu: for i in 0..<n { dx[i] = x[i] > 0 ? dy[i] : 0 }
+    // Both operands are loaded before the select: a conditional load (`x > 0 ? dy[i] : 0`)
+    // compiled to an unpredictable branch per element and kept the loop scalar.
+    case .relu: for i in 0..<n { let d = dy[i]; dx[i] = x[i] > 0 ? d : 0 }
     case .leakyReLU(let a):
         let s = T(a)
-        for i in 0..<n { dx[i] = x[i] > 0 ? dy[i] : s * dy[i] }
+        for i in 0..<n { let d = dy[i]; dx[i] = x[i] > 0 ? d : s * d }
     }
 }
 
@@ -99,9 +101,11 @@ public final class ActivationLayer<Scalar: NNScalar>: Layer {
     public var pytorchModule: String { function.pytorchModule }
     public var inputShape: [Int] { shape }
     public var outputShape: [Int] { shape }
+    @_specialize(where Scalar == Float)
     public func forward(_ x: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>, batch: Int) {
         activationForward(function, x, y, batch * inputSize)
     }
+    @_specialize(where Scalar == Float)
     public func backward(x: UnsafePointer<Scalar>, y: UnsafePointer<Scalar>, dy: UnsafePointer<Scalar>,
                          dx: UnsafeMutablePointer<Scalar>?, batch: Int, accumulate: Bool) {
         guard let dx else { return }

@@ -40,6 +40,7 @@ public final class Linear<Scalar: NNScalar>: Layer {
                                 fanIn: inFeatures, fanOut: outFeatures, rng: &rng)
     }
 
+    @_specialize(where Scalar == Float)
     public func forward(_ x: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>, batch: Int) {
         let o = outFeatures
         if useBias {
@@ -52,6 +53,7 @@ public final class Linear<Scalar: NNScalar>: Layer {
                     beta: useBias ? 1 : 0, c: y, ldc: o)
     }
 
+    @_specialize(where Scalar == Float)
     public func backward(x: UnsafePointer<Scalar>, y: UnsafePointer<Scalar>, dy: UnsafePointer<Scalar>,
                          dx: UnsafeMutablePointer<Scalar>?, batch: Int, accumulate: Bool) {
         let o = outFeatures, i = inFeatures

@@ -53,6 +53,7 @@ extension LossFunction {
     ///   - correct: if not nil, receives the number of samples classified correctly
     ///     (argmax for cross-entropy, z > 0 for bce; 0 for regression losses).
     /// - Returns: the sum over the batch of the per-sample losses, in Double.
+    @_specialize(where T == Float)
     public func evaluate<T: NNScalar>(_ z: UnsafePointer<T>, targets: Targets<T>, batch: Int, outputs: Int,
                                       dz: UnsafeMutablePointer<T>?, scale: T = 1,
                                       correct: UnsafeMutablePointer<Int>? = nil) -> Double {

@@ -69,6 +69,7 @@ public final class Optimizer<Scalar: NNScalar> {
     /// - Parameters:
     ///   - w: parameters, n values, updated in place.
     ///   - g: the averaged gradient, n values (read only... except that weight decay is folded in a register).
+    @_specialize(where Scalar == Float)
     public func step(_ w: UnsafeMutablePointer<Scalar>, _ g: UnsafePointer<Scalar>, count n: Int, lr: Double) {
         stepCount += 1
         let eta = Scalar(lr)
