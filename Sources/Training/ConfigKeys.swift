@@ -12,7 +12,7 @@ extension TrainConfig {
         "weight-decay", "l2", "batch-size", "micro-batch", "epochs", "steps", "seed", "metrics",
         "train-subset", "test-subset", "shuffle", "reduction", "shards", "schedule", "milestones", "gamma",
         "plateau-patience", "plateau-factor", "plateau-threshold", "plateau-cooldown", "plateau-monitor",
-        "min-lr", "warmup-steps", "scale-lr", "scale-base-batch", "eval-every", "csv-label-column", "csv-regression",
+        "min-lr", "warmup-steps", "scale-lr", "scale-base-batch", "eval-every", "log-every-steps", "csv-label-column", "csv-regression",
     ]
 
     /// Sets `key` from its text form.
@@ -87,6 +87,7 @@ extension TrainConfig {
         case "scale-lr": scaleLR = try bool()
         case "scale-base-batch": scaleBaseBatch = try int()
         case "eval-every": evalEvery = try int()
+        case "log-every-steps": logEverySteps = try int()
         case "csv-label-column": csvLabelColumn = try int()
         case "csv-regression": csvRegression = try bool()
         default:
