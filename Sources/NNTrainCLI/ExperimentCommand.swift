@@ -28,14 +28,17 @@ struct ExperimentCommand: ParsableCommand {
     var targetAccuracy: Double?
     @Option(name: .customLong("scaling-workers"), help: ArgumentHelp("Worker counts of the scaling experiment without mpirun", valueName: "list"))
     var scalingWorkers = "1,2,4"
-    @Option(help: ArgumentHelp("Step lines per arm, about (default: 40)", valueName: "n"))
-    var points = 40
+    @Option(help: ArgumentHelp("Step lines per arm, about (default: 25)", valueName: "n"))
+    var points = 25
+    @Option(name: .customLong("train-eval-subset"), help: ArgumentHelp("Measure the MLP arms' training loss on the first N training samples; 0 = all (default: 2000)", valueName: "n"))
+    var trainEvalSubset = 2000
     @Flag(name: .customLong("no-plot"), help: "Do not run launch/plot_experiment.py.")
     var noPlot = false
     @OptionGroup var options: TrainOptions
     @OptionGroup var distribution: DistributionOptions
 
     func validate() throws {
+        guard trainEvalSubset >= 0 else { throw ValidationError("--train-eval-subset must be ≥ 0, got \(trainEvalSubset)") }
         guard points > 0 else { throw ValidationError("--points must be > 0, got \(points)") }
         let w = scalingWorkers.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !w.isEmpty, w.allSatisfy({ ($0 ?? 0) >= 1 }) else {
@@ -52,6 +55,7 @@ struct ExperimentCommand: ParsableCommand {
         settings.targetAccuracy = targetAccuracy
         settings.scalingWorkers = scalingWorkers.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         settings.points = points
+        settings.trainEvalSubset = trainEvalSubset > 0 ? trainEvalSubset : nil
         let spec = try ExperimentSpec.make(name, settings: settings)
         let dir = out ?? "experiments/\(name)"
         let (_, isRoot) = try runExperiment(spec, out: dir, plan: distribution.plan)

@@ -95,7 +95,9 @@ extension ExperimentSpec {
     }
 
     static func mlpPolicy(_ s: ExperimentSettings, powersOfTwo: Bool = false) -> StepLogPolicy {
-        StepLogPolicy(points: s.points, powersOfTwo: powersOfTwo, evaluateTrain: true, evaluateTest: true)
+        var p = StepLogPolicy(points: s.points, powersOfTwo: powersOfTwo, evaluateTrain: true, evaluateTest: true)
+        p.trainEvalSubset = s.trainEvalSubset
+        return p
     }
 
     // 1.
@@ -105,7 +107,7 @@ extension ExperimentSpec {
                                                    ("b128", "|B| = 128", "128"), ("b32", "|B| = 32", "32"), ("b1", "|B| = 1", "1")]
         try addLinearGroup(&spec, group: "linear", s: s, arms: batches.map { ($0.0, $0.1, [("batch-size", $0.2)]) })
         for (n, label, b) in batches {
-            let c = try config(mlpDefaults, s, [("batch-size", b)])
+            let c = try config(mlpDefaults + [("train-subset", "5000"), ("epochs", "4")], s, [("batch-size", b)])
             spec.arms.append(ExperimentArm(name: "mlp-\(n)", group: "mlp", label: label, config: c, log: mlpPolicy(s, powersOfTwo: true)))
         }
         spec.notes.append("Every arm processes the same number of examples (epochs × N); |B| sets how many parameter updates that buys. Plain SGD (momentum 0), constant lr, same lr for every arm.")
@@ -118,20 +120,20 @@ extension ExperimentSpec {
         let grid = ["0.001", "0.003", "0.01", "0.03", "0.1", "0.3", "1", "3"]
         try addLinearGroup(&spec, group: "linear-gd", s: s, arms: grid.map { ("lr\($0)", "η = \($0)", [("lr", $0), ("batch-size", "full"), ("epochs", "100")]) })
         for lr in grid {
-            let c = try config(mlpDefaults, s, [("lr", lr), ("epochs", "8")])
+            let c = try config(mlpDefaults, s, [("lr", lr)])
             spec.arms.append(ExperimentArm(name: "mlp-lr\(lr)", group: "mlp", label: "η = \(lr)", config: c, log: mlpPolicy(s)))
         }
-        let sched: [(String, String)] = [("lr", "0.1"), ("epochs", "15")]
+        let sched: [(String, String)] = [("lr", "0.1")]
+        let schedDefaults = mlpDefaults + [("train-subset", "5000"), ("epochs", "12")]
         spec.arms.append(ExperimentArm(name: "schedule-constant", group: "schedule", label: "constant 0.1",
-                                       config: try config(mlpDefaults, s, sched + [("eval-every", "1")]), log: mlpPolicy(s)))
+                                       config: try config(schedDefaults, s, sched + [("eval-every", "1")]), log: mlpPolicy(s)))
         spec.arms.append(ExperimentArm(name: "schedule-plateau", group: "schedule", label: "plateau 0.1 → 0.01",
-                                       config: try config(mlpDefaults, s, sched + [
+                                       config: try config(schedDefaults, s, sched + [
                                            ("schedule", "plateau"), ("plateau-factor", "0.1"), ("min-lr", "0.01"), ("plateau-monitor", "test"),
                                            ("plateau-patience", "1"), ("plateau-threshold", "0.01"), ("eval-every", "1")]),
                                        log: mlpPolicy(s)))
         spec.notes.append("linear-gd: full-batch GD on the regularized least-squares problem, 100 steps; theory says it converges iff η < 2/L, L = 2·λmax(XᵀX/N + λI).")
         spec.notes.append("mlp: Fashion-MNIST MLP, |B| = 128, plain SGD, constant η. schedule: η = 0.1 constant against reduce-on-plateau (test loss, patience 1, factor 0.1, floor 0.01).")
-        if let l = spec.optimum["linear-gd"] { _ = l }
         return spec
     }
 
@@ -163,11 +165,11 @@ extension ExperimentSpec {
         var spec = ExperimentSpec(name: "nonlinearities", title: "Nonlinearities in the same MLP", arms: [])
         for a in ["step", "sigmoid", "tanh", "relu", "leaky-relu"] {
             let c = try config(mlpDefaults, s, [("activation", a), ("model", "mlp:784-128-128-10"), ("momentum", "0.9"),
-                                                ("lr", "0.02"), ("epochs", "10")])
+                                                ("lr", "0.02"), ("epochs", "8")])
             spec.arms.append(ExperimentArm(name: a, group: "mlp", label: a, config: c, log: mlpPolicy(s)))
         }
         spec.targetLoss = 0.45
-        spec.notes.append("MLP 784-128-128-10, SGD momentum 0.9, η = 0.02, |B| = 128, same seed (same initial weights) for every arm; only the activation differs.")
+        spec.notes.append("MLP 784-128-128-10, SGD momentum 0.9, η = 0.02, |B| = 128, 8 epochs, same seed (same initial weights) for every arm; only the activation differs.")
         return spec
     }
 
@@ -186,7 +188,7 @@ extension ExperimentSpec {
         for depth in [1, 2, 4, 8] {
             let h = depth == 1 ? 256 : width(depth: depth, target: target)
             let model = "mlp:784-" + Array(repeating: String(h), count: depth).joined(separator: "-") + "-10"
-            let c = try config(mlpDefaults, s, [("model", model), ("momentum", "0.9"), ("lr", "0.02"), ("epochs", "10")])
+            let c = try config(mlpDefaults, s, [("model", model), ("momentum", "0.9"), ("lr", "0.02"), ("epochs", "6")])
             spec.arms.append(ExperimentArm(name: "depth\(depth)-w\(h)", group: "mlp", label: "\(depth) × \(h)", config: c, log: mlpPolicy(s)))
         }
         spec.targetAccuracy = 0.84
@@ -202,7 +204,7 @@ extension ExperimentSpec {
         let counts = mpiSize.map { [$0] } ?? s.scalingWorkers
         for n in counts {
             for scale in [false, true] {
-                let c = try config(mlpDefaults, s, [("model", "mlp:784-512-512-10"), ("momentum", "0.9"), ("lr", "0.02"),
+                let c = try config(mlpDefaults, s, [("model", "mlp:784-256-256-10"), ("momentum", "0.9"), ("lr", "0.02"),
                                                     ("epochs", "3"), ("batch-size", String(64 * n)),
                                                     ("scale-lr", scale ? "true" : "false"), ("scale-base-batch", "64")])
                 let who = mpiSize != nil ? "np\(n)" : "w\(n)"

@@ -85,7 +85,9 @@ public struct ExperimentSettings: Sendable {
     /// Worker counts of the scaling experiment (without mpirun).
     public var scalingWorkers: [Int] = [1, 2, 4]
     /// Step lines per arm, about.
-    public var points = 40
+    public var points = 25
+    /// The train loss of the MLP arms' step lines is measured on the first this many training samples (nil: all).
+    public var trainEvalSubset: Int? = 2000
     public init() {}
 }
 

@@ -59,6 +59,8 @@ public struct StepLogPolicy {
     public var powersOfTwo = false
     /// Evaluate the loss on the whole training set (a collective: all ranks take part).
     public var evaluateTrain = false
+    /// Evaluate the train loss on only the first this many training samples (cheaper; nil: all).
+    public var trainEvalSubset: Int? = nil
     /// Evaluate loss and accuracy on the test set (a collective).
     public var evaluateTest = false
     /// A rank-local objective of the current parameters that replaces the train loss
@@ -91,6 +93,7 @@ public final class StepLogger {
     var lastEpochLossSum = 0.0
     var lastEpochSamples = 0
     var lastEpoch = 0
+    var trainProbe: Dataset?
     /// The step the run ends after (always logged).
     let finalStep: Int
 
@@ -142,7 +145,12 @@ public final class StepLogger {
         var train: Double? = samplesSinceLog > 0 ? lossSumSinceLog / Double(samplesSinceLog) : nil
         let batch = train
         if let f = policy.objective { train = f(t) }
-        else if policy.evaluateTrain { train = try t.evaluate(t.data.train).loss }
+        else if policy.evaluateTrain {
+            if trainProbe == nil {
+                trainProbe = policy.trainEvalSubset.map { t.data.train.prefix(min($0, t.data.train.count)) } ?? t.data.train
+            }
+            train = try t.evaluate(trainProbe!).loss
+        }
         var test: (loss: Double, accuracy: Double?)? = nil
         if policy.evaluateTest { test = try t.evaluate(t.data.test) }
         lossSumSinceLog = 0; samplesSinceLog = 0
