@@ -85,6 +85,8 @@ struct TrainOptions: ParsableArguments {
     var scaleBaseBatch: String?
     @Option(name: .customLong("eval-every"), help: ArgumentHelp("Evaluate on the test set every N epochs; 0 = at the end only (default: \(d.evalEvery))", valueName: "n"))
     var evalEvery: String?
+    @Option(name: .customLong("log-every-steps"), help: ArgumentHelp("Write a step metrics line every N optimizer steps; 0 = epoch lines only (default: \(d.logEverySteps))", valueName: "n"))
+    var logEverySteps: String?
     @Option(name: .customLong("csv-label-column"), help: ArgumentHelp("CSV column holding the label or target; negative counts from the end (default: \(d.csvLabelColumn))", valueName: "i"))
     var csvLabelColumn: String?
     @Option(name: .customLong("csv-regression"), help: ArgumentHelp("CSV targets are real numbers (default: \(d.csvRegression))", valueName: "bool"))
@@ -109,9 +111,9 @@ struct TrainOptions: ParsableArguments {
             ("schedule", schedule), ("milestones", milestones), ("gamma", gamma), ("plateau-patience", plateauPatience),
             ("plateau-factor", plateauFactor), ("plateau-threshold", plateauThreshold), ("plateau-cooldown", plateauCooldown),
             ("plateau-monitor", plateauMonitor), ("min-lr", minLR), ("warmup-steps", warmupSteps), ("scale-lr", scaleLR),
-            ("scale-base-batch", scaleBaseBatch), ("eval-every", evalEvery), ("csv-label-column", csvLabelColumn),
-            ("csv-regression", csvRegression), ("checkpoint-dir", checkpointDir), ("checkpoint-every", checkpointEvery),
-            ("keep", keep), ("resume", resume),
+            ("scale-base-batch", scaleBaseBatch), ("eval-every", evalEvery), ("log-every-steps", logEverySteps),
+            ("csv-label-column", csvLabelColumn), ("csv-regression", csvRegression), ("checkpoint-dir", checkpointDir),
+            ("checkpoint-every", checkpointEvery), ("keep", keep), ("resume", resume),
         ]
         return pairs.compactMap { k, v in v.map { (k, $0) } }
     }

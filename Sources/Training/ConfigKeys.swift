@@ -12,7 +12,7 @@ extension TrainConfig {
         "weight-decay", "l2", "batch-size", "micro-batch", "epochs", "steps", "seed", "metrics",
         "train-subset", "test-subset", "shuffle", "reduction", "shards", "schedule", "milestones", "gamma",
         "plateau-patience", "plateau-factor", "plateau-threshold", "plateau-cooldown", "plateau-monitor",
-        "min-lr", "warmup-steps", "scale-lr", "scale-base-batch", "eval-every", "csv-label-column", "csv-regression",
+        "min-lr", "warmup-steps", "scale-lr", "scale-base-batch", "eval-every", "log-every-steps", "csv-label-column", "csv-regression",
         "checkpoint-dir", "checkpoint-every", "keep", "resume",
     ]
 
@@ -90,6 +90,7 @@ extension TrainConfig {
         case "scale-lr": scaleLR = try bool()
         case "scale-base-batch": scaleBaseBatch = try int()
         case "eval-every": evalEvery = try int()
+        case "log-every-steps": logEverySteps = try int()
         case "csv-label-column": csvLabelColumn = try int()
         case "csv-regression": csvRegression = try bool()
         case "checkpoint-dir": checkpointDir = value

@@ -111,33 +111,66 @@ public func train(_ config: TrainConfig, plan: RunPlan, configure: ((Trainer) th
     var plan = plan
     if config.reduction == .exact { plan.singleThreadedBLAS = true }
     // Data is loaded once per process and shared (read-only) by its worker threads.
-    var shared: DataSplit?
-    let loadLock = NSLock()
+    let cache = DataCache()
     return try runOnRanks(plan) { comm in
-        loadLock.lock()
-        let data: DataSplit
-        do {
-            if shared == nil { shared = try loadData(config) }
-            data = shared!
-            loadLock.unlock()
-        } catch { loadLock.unlock(); throw error }
-        let trainer = try Trainer(config: config, data: data, comm: comm)
-        try trainer.verifyFingerprints()
-        var reporter: ConsoleReporter?
-        if comm.rank == 0 {
-            reporter = try ConsoleReporter(metricsPath: config.metrics, epochs: config.epochs, quiet: plan.quiet,
-                                           append: config.resume != nil)
-            let mode = comm.size > 1 ? " on \(comm.size) \(comm.kind == "mpi" ? "MPI ranks" : "workers")" : ""
-            reporter!.message("nntrain: \(config.model) (\(trainer.model.parameterCount) parameters) on \(data.train.name) (\(data.train.count) train, \(data.test.count) test), batch \(trainer.globalBatch)\(mode), \(BLASThreads.current) BLAS thread(s) per rank" + (config.reduction == .exact && (plan.blasThreads ?? 1) > 1 ? " (exact reduction pins BLAS to 1 thread; use --workers N or mpirun -np N for more cores)" : ""))
+        try train(config: config, data: cache.load(config), comm: comm, quiet: plan.quiet, configure: configure)
+    }
+}
+
+/// Trains with `config` on already-loaded `data` on this rank: the building block of `train`
+/// and of experiments, which run many configurations on one loaded data set inside one job.
+/// Call it on every rank of `comm`; rank 0 reports to the console and `config.metrics`.
+///
+/// - Parameter configure: called on every rank before training (hooks, e.g. a StepLogger).
+/// - Throws: UserError (bad configuration, divergence), CommunicatorError.
+public func train(config: TrainConfig, data: DataSplit, comm: Communicator, quiet: Bool = false,
+                  configure: ((Trainer) throws -> Void)? = nil) throws -> DoneMetrics {
+    let trainer = try Trainer(config: config, data: data, comm: comm)
+    try trainer.verifyFingerprints()
+    var reporter: ConsoleReporter?
+    if comm.rank == 0 {
+        reporter = try ConsoleReporter(metricsPath: config.metrics, epochs: config.epochs, quiet: quiet,
+                                       append: config.resume != nil)
+        let mode = comm.size > 1 ? " on \(comm.size) \(comm.kind == "mpi" ? "MPI ranks" : "workers")" : ""
+        let exactNote = config.reduction == .exact ? " (exact reduction: one BLAS thread per rank; use --workers N or mpirun -np N for more cores)" : ""
+        reporter!.message("nntrain: \(config.model) (\(trainer.model.parameterCount) parameters) on \(data.train.name) (\(data.train.count) train, \(data.test.count) test), batch \(trainer.globalBatch)\(mode), \(BLASThreads.current) BLAS thread(s) per rank\(exactNote)")
+    }
+    trainer.reporter = reporter
+    // Checkpoints: --resume / --init now, then writes from the afterStep hook.
+    let checkpointer = try Checkpointer(config: config, comm: comm)
+    checkpointer.reporter = reporter
+    try checkpointer.prepare(trainer)
+    trainer.afterStep = { try checkpointer.afterStep($0, epochEnded: $1) }
+    try configure?(trainer)
+    var logger: StepLogger?
+    if config.logEverySteps > 0 {
+        logger = StepLogger(trainer: trainer, policy: StepLogPolicy(every: config.logEverySteps))
+        try logger!.begin()
+    }
+    defer { _ = logger }
+    return try trainer.run()
+}
+
+/// Loads each distinct data configuration once per process; worker threads share the result.
+public final class DataCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var splits: [String: DataSplit] = [:]
+    public init() {}
+
+    /// The split `config` names (dataset, data path, subsets, seed), loaded on first use.
+    public func load(_ config: TrainConfig) throws -> DataSplit {
+        try load(key: "\(config.dataset)|\(config.data ?? "")|\(config.trainSubset ?? -1)|\(config.testSubset ?? -1)|\(config.seed)|\(config.csvLabelColumn)|\(config.csvRegression)") {
+            try loadData(config)
         }
-        trainer.reporter = reporter
-        // Checkpoints: --resume / --init now, then writes from the afterStep hook.
-        let checkpointer = try Checkpointer(config: config, comm: comm)
-        checkpointer.reporter = reporter
-        try checkpointer.prepare(trainer)
-        trainer.afterStep = { try checkpointer.afterStep($0, epochEnded: $1) }
-        try configure?(trainer)
-        return try trainer.run()
+    }
+
+    /// The split stored under `key`, made by `make` on first use (under a lock).
+    public func load(key: String, _ make: () throws -> DataSplit) throws -> DataSplit {
+        lock.lock(); defer { lock.unlock() }
+        if let s = splits[key] { return s }
+        let s = try make()
+        splits[key] = s
+        return s
     }
 }
 

@@ -59,6 +59,8 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var scaleBaseBatch = 128
     /// Evaluate on the test set every this many epochs (0: only at the end).
     public var evalEvery = 1
+    /// Every this many optimizer steps, a `{"event":"step",…}` metrics line (0: none).
+    public var logEverySteps = 0
     public var csvLabelColumn = 0
     public var csvRegression = false
     /// Directory for checkpoints (nil: none are written).
@@ -93,6 +95,7 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         if resume != nil && initFrom != nil {
             throw UserError("--resume and --init FILE exclude each other: --resume continues a run, --init starts a new one from given weights")
         }
+        guard logEverySteps >= 0 else { throw UserError("--log-every-steps must be ≥ 0, got \(logEverySteps)") }
         guard scaleBaseBatch > 0 else { throw UserError("--scale-base-batch must be > 0") }
         guard Activation(parsing: activation) != nil else {
             throw UserError("unknown activation '\(activation)'; use one of \(Activation.allNames)")
