@@ -17,7 +17,7 @@ passed=0; failed=0
 for t in tests/*.sh; do
     [ -e "$t" ] || continue
     echo "== $t"
-    if NNTRAIN_BIN="$PWD/.build/debug/nntrain" bash "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
+    if NNTRAIN="$PWD/.build/debug/nntrain" NNTRAIN_BIN="$PWD/.build/debug/nntrain" bash "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
 done
 echo "script tests: $passed passed, $failed failed"
 exit $status
