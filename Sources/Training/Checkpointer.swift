@@ -202,7 +202,10 @@ public final class Checkpointer {
 
     /// The `afterStep` hook: writes a checkpoint when one is due (interval, end of run, or stop).
     public func afterStep(_ t: Trainer, epochEnded: Bool) throws {
-        guard let dir = directory else { return }
+        guard let dir = directory else {
+            if t.stopped { warn("stopped after step \(t.globalStep); no --checkpoint-dir was given, so nothing was saved") }
+            return
+        }
         let finished = t.epoch >= config.epochs || (config.steps.map { t.globalStep >= $0 } ?? false)
         var due = t.stopped || finished
         switch config.checkpointEvery {
