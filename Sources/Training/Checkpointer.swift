@@ -40,6 +40,10 @@ public final class Checkpointer {
     }
 
     func say(_ text: String) { if comm.rank == 0 { reporter?.message(text) } }
+    /// Warnings and the stop notice go to standard error on rank 0, even with --quiet.
+    func warn(_ text: String) {
+        if comm.rank == 0 { FileHandle.standardError.write(Data("nntrain: \(text)\n".utf8)) }
+    }
 
     // MARK: names
 
@@ -92,7 +96,7 @@ public final class Checkpointer {
                         if e.message.contains("another model shape") {
                             throw UserError("\(e.message)\n--checkpoint-dir \(dir) holds checkpoints of another model; use a new directory for this model")
                         }
-                        say("warning: skipping checkpoint: \(e.message)")
+                        warn("warning: skipping checkpoint: \(e.message)")
                     }
                 }
                 if chosen == nil { say("no usable checkpoint in \(dir): starting from scratch") }
@@ -198,7 +202,10 @@ public final class Checkpointer {
 
     /// The `afterStep` hook: writes a checkpoint when one is due (interval, end of run, or stop).
     public func afterStep(_ t: Trainer, epochEnded: Bool) throws {
-        guard let dir = directory else { return }
+        guard let dir = directory else {
+            if t.stopped { warn("stopped after step \(t.globalStep); no --checkpoint-dir was given, so nothing was saved") }
+            return
+        }
         let finished = t.epoch >= config.epochs || (config.steps.map { t.globalStep >= $0 } ?? false)
         var due = t.stopped || finished
         switch config.checkpointEvery {
@@ -218,7 +225,7 @@ public final class Checkpointer {
             lastPath = path
             prune(dir)
             if t.stopped {
-                say("stopped after step \(t.globalStep): checkpoint written to \(path)\nto resume, run the same command with --resume auto (or --resume \(path))")
+                warn("stopped after step \(t.globalStep): checkpoint written to \(path)\nto resume, run the same command with --resume auto (or --resume \(path))")
             }
         }
     }

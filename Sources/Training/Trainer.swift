@@ -298,6 +298,7 @@ public final class Trainer {
         var last: (loss: Double, accuracy: Double?)? = nil
         let totalSteps = config.steps ?? Int.max
         var processed = globalStep * globalBatch
+        let processedBefore = processed   // a resumed run's throughput counts only its own samples
         var status = "completed"
         outer: while epoch < config.epochs {
             let epochStart = Trainer.now()
@@ -355,7 +356,7 @@ public final class Trainer {
         let seconds = Trainer.now() - start
         let done = DoneMetrics(epochs: epoch, steps: globalStep, train_loss: lastTrain, test_loss: last?.loss,
                                test_accuracy: last?.accuracy ?? nil, seconds: seconds,
-                               samples_per_second: Double(processed) / max(seconds, 1e-9),
+                               samples_per_second: Double(processed - processedBefore) / max(seconds, 1e-9),
                                world_size: comm.size, reduction: config.reduction.rawValue,
                                parameters: parameterCount, parameters_sha256: model.parametersSHA256, status: status)
         reporter?.done(done)
