@@ -12,55 +12,74 @@ public enum IDX {
         public var data: [UInt8]
     }
 
-    /// Reads a whole file through zlib (which passes uncompressed files through unchanged).
-    static func readAll(_ path: String) throws -> [UInt8] {
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw UserError("\(path): file not found")
-        }
-        guard let f = gzopen(path, "rb") else { throw UserError("\(path): cannot open (\(String(cString: strerror(errno))))") }
-        defer { gzclose(f) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { gzread(f, $0.baseAddress, UInt32($0.count)) }
+    /// Reads up to `count` bytes from `f` into `p`; returns how many it read (fewer at end of file).
+    ///
+    /// - Throws: UserError naming `path` when zlib reports corrupt or truncated data.
+    static func read(_ f: gzFile, into p: UnsafeMutableRawPointer, count: Int, path: String) throws -> Int {
+        var done = 0
+        while done < count {
+            let n = gzread(f, p + done, UInt32(min(count - done, 1 << 30)))
             if n < 0 {
                 var code: Int32 = 0
                 let msg = gzerror(f, &code).map { String(cString: $0) } ?? "read error"
                 throw UserError("\(path): corrupt or truncated compressed data (\(msg))")
             }
             if n == 0 { break }
-            out.append(contentsOf: chunk[0..<Int(n)])
+            done += Int(n)
         }
-        return out
+        return done
     }
 
-    /// Reads an IDX file of unsigned bytes (type 0x08).
+    /// Reads an IDX file of unsigned bytes (type 0x08), through zlib (which passes
+    /// uncompressed files through unchanged).
+    ///
+    /// The header is read first and the data straight into an array of the size it promises,
+    /// so loading holds one copy of the data (reading the whole file into a growing buffer
+    /// and then copying the data out of it peaked at about twice the data size).
     ///
     /// - Throws: UserError naming the file when it is missing, has a wrong magic number,
     ///   an unsupported type, or fewer bytes than its header promises.
     public static func read(_ path: String) throws -> Array {
-        let bytes = try readAll(path)
-        guard bytes.count >= 4 else { throw UserError("\(path): too short to be an IDX file (\(bytes.count) bytes)") }
-        guard bytes[0] == 0, bytes[1] == 0 else {
-            throw UserError(String(format: "%@: wrong magic number 0x%02x%02x%02x%02x; not an IDX file", path, bytes[0], bytes[1], bytes[2], bytes[3]))
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw UserError("\(path): file not found")
         }
-        guard bytes[2] == 0x08 else {
-            throw UserError(String(format: "%@: IDX element type 0x%02x is not supported (only unsigned bytes, 0x08)", path, bytes[2]))
+        guard let f = gzopen(path, "rb") else { throw UserError("\(path): cannot open (\(String(cString: strerror(errno))))") }
+        defer { gzclose(f) }
+        var magic = [UInt8](repeating: 0, count: 4)
+        let got = try magic.withUnsafeMutableBytes { try read(f, into: $0.baseAddress!, count: 4, path: path) }
+        guard got >= 4 else { throw UserError("\(path): too short to be an IDX file (\(got) bytes)") }
+        guard magic[0] == 0, magic[1] == 0 else {
+            throw UserError(String(format: "%@: wrong magic number 0x%02x%02x%02x%02x; not an IDX file", path, magic[0], magic[1], magic[2], magic[3]))
         }
-        let nd = Int(bytes[3])
+        guard magic[2] == 0x08 else {
+            throw UserError(String(format: "%@: IDX element type 0x%02x is not supported (only unsigned bytes, 0x08)", path, magic[2]))
+        }
+        let nd = Int(magic[3])
         guard nd >= 1, nd <= 4 else { throw UserError("\(path): IDX file with \(nd) dimensions; expected 1 to 4") }
-        guard bytes.count >= 4 + 4 * nd else { throw UserError("\(path): truncated IDX header") }
+        var header = [UInt8](repeating: 0, count: 4 * nd)
+        let gotHeader = try header.withUnsafeMutableBytes { try read(f, into: $0.baseAddress!, count: 4 * nd, path: path) }
+        guard gotHeader == 4 * nd else { throw UserError("\(path): truncated IDX header") }
         var dims: [Int] = []
         for d in 0..<nd {
-            let o = 4 + 4 * d
-            dims.append(Int(bytes[o]) << 24 | Int(bytes[o + 1]) << 16 | Int(bytes[o + 2]) << 8 | Int(bytes[o + 3]))
+            let o = 4 * d
+            dims.append(Int(header[o]) << 24 | Int(header[o + 1]) << 16 | Int(header[o + 2]) << 8 | Int(header[o + 3]))
         }
         let expected = dims.reduce(1, *)
-        let start = 4 + 4 * nd
-        guard bytes.count - start >= expected else {
-            throw UserError("\(path): truncated: header promises \(dims.map(String.init).joined(separator: "×")) = \(expected) bytes of data, file has \(bytes.count - start)")
+        var readError: Error?
+        var dataCount = 0
+        let data = [UInt8](unsafeUninitializedCapacity: expected) { buffer, initialized in
+            do {
+                dataCount = expected == 0 ? 0 : try read(f, into: buffer.baseAddress!, count: expected, path: path)
+            } catch { readError = error }
+            // UInt8 is trivial: zero what was not read, so every element is initialized.
+            if dataCount < expected { (buffer.baseAddress! + dataCount).initialize(repeating: 0, count: expected - dataCount) }
+            initialized = expected
         }
-        return Array(dimensions: dims, data: Swift.Array(bytes[start..<(start + expected)]))
+        if let readError { throw readError }
+        guard dataCount >= expected else {
+            throw UserError("\(path): truncated: header promises \(dims.map(String.init).joined(separator: "×")) = \(expected) bytes of data, file has \(dataCount)")
+        }
+        return Array(dimensions: dims, data: data)
     }
 
     /// Finds `name` or `name.gz` in `dir`.
