@@ -109,7 +109,7 @@ def batch_vs_stochastic(info, arms, out):
                        "Fashion-MNIST MLP: full batch vs minibatches, same examples budget",
                        os.path.join(out, "batch-vs-stochastic-mlp.png"),
                        logx=("examples_processed", "updates", "wall_seconds"), logy=("train_loss",),
-                       ylabels={"train_loss": "training loss (whole train set)"})
+                       ylabels={"train_loss": "training loss"})
 
 
 def learning_rate(info, arms, out):
@@ -228,11 +228,12 @@ def curves_by_epoch(info, arms, out, name, title):
                    os.path.join(out, f"{name}.png"), logy=("train_loss",), target=target)
 
 
-def scaling(info, arms, out):
+def scaling(info, arms, out, fname="scaling.png", title="Data-parallel scaling (64 samples per rank per step)"):
     fig, ax = plt.subplots(1, 3, figsize=(14, 3.8))
     names = [a["name"] for a in arms]
     sps = [a.get("samples_per_second", 0) for a in arms]
-    ax[0].bar(names, sps, color=["C0" if a["group"] == "fixed-lr" else "C1" for a in arms])
+    groups = sorted({a["group"] for a in arms})
+    ax[0].bar(names, sps, color=[f"C{groups.index(a['group']) % 10}" for a in arms])
     ax[0].set_ylabel("training samples / s"); ax[0].tick_params(axis="x", rotation=45, labelsize=7)
     comp = [a.get("compute_seconds", 0) for a in arms]
     comm = [a.get("comm_seconds", 0) for a in arms]
@@ -240,13 +241,13 @@ def scaling(info, arms, out):
     ax[1].bar(names, comm, bottom=comp, label="communication")
     ax[1].set_ylabel("seconds (rank 0)"); ax[1].legend(fontsize=7); ax[1].tick_params(axis="x", rotation=45, labelsize=7)
     for a in arms:
-        curve(ax[2], a, "wall_seconds", "test_accuracy", ls="-" if a["group"] == "fixed-lr" else "--")
+        curve(ax[2], a, "wall_seconds", "test_accuracy", ls=["-", "--", ":", "-."][groups.index(a["group"]) % 4])
     if "target_accuracy" in info:
         ax[2].axhline(info["target_accuracy"], color="grey", ls=":", lw=1)
     ax[2].set_xlabel("wall-clock seconds (training only)"); ax[2].set_ylabel("test accuracy"); ax[2].grid(alpha=0.3)
     ax[2].legend(fontsize=7)
-    fig.suptitle("Data-parallel scaling (64 samples per rank per step)")
-    fig.tight_layout(); p = os.path.join(out, "scaling.png"); fig.savefig(p, dpi=DPI); plt.close(fig)
+    fig.suptitle(title)
+    fig.tight_layout(); p = os.path.join(out, fname); fig.savefig(p, dpi=DPI); plt.close(fig)
     print("wrote", p)
 
 
@@ -262,6 +263,9 @@ def main():
         learning_rate(info, arms, dir_)
     elif name == "linear-limits":
         linear_limits(info, arms, dir_, dir_)
+    elif name == "sweep":
+        scaling(info, arms, dir_, "sweep-throughput.png", info.get("title", "sweep"))
+        curves_by_epoch(info, arms, dir_, "sweep-curves", info.get("title", "sweep"))
     elif name == "scaling":
         scaling(info, arms, dir_)
         curves_by_epoch(info, arms, dir_, "scaling-curves", info.get("title", name))

@@ -60,7 +60,7 @@ struct ExperimentCommand: ParsableCommand {
         let dir = out ?? "experiments/\(name)"
         let (_, isRoot) = try runExperiment(spec, out: dir, plan: distribution.plan)
         guard isRoot else { return }
-        if !distribution.quiet { print("wrote \(dir)/results.csv, \(dir)/summary.md") }
+        if !distribution.quiet { print("wrote \(dir)/results.csv, \(dir)/summary.md"); fflush(stdout) }
         if !noPlot { plot(dir) }
     }
 

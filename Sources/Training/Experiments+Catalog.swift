@@ -120,11 +120,11 @@ extension ExperimentSpec {
         let grid = ["0.001", "0.003", "0.01", "0.03", "0.1", "0.3", "1", "3"]
         try addLinearGroup(&spec, group: "linear-gd", s: s, arms: grid.map { ("lr\($0)", "η = \($0)", [("lr", $0), ("batch-size", "full"), ("epochs", "100")]) })
         for lr in grid {
-            let c = try config(mlpDefaults, s, [("lr", lr)])
+            let c = try config(mlpDefaults + [("train-subset", "5000")], s, [("lr", lr)])
             spec.arms.append(ExperimentArm(name: "mlp-lr\(lr)", group: "mlp", label: "η = \(lr)", config: c, log: mlpPolicy(s)))
         }
         let sched: [(String, String)] = [("lr", "0.1")]
-        let schedDefaults = mlpDefaults + [("train-subset", "5000"), ("epochs", "12")]
+        let schedDefaults = mlpDefaults + [("train-subset", "5000"), ("epochs", "10")]
         spec.arms.append(ExperimentArm(name: "schedule-constant", group: "schedule", label: "constant 0.1",
                                        config: try config(schedDefaults, s, sched + [("eval-every", "1")]), log: mlpPolicy(s)))
         spec.arms.append(ExperimentArm(name: "schedule-plateau", group: "schedule", label: "plateau 0.1 → 0.01",
@@ -133,7 +133,7 @@ extension ExperimentSpec {
                                            ("plateau-patience", "1"), ("plateau-threshold", "0.01"), ("eval-every", "1")]),
                                        log: mlpPolicy(s)))
         spec.notes.append("linear-gd: full-batch GD on the regularized least-squares problem, 100 steps; theory says it converges iff η < 2/L, L = 2·λmax(XᵀX/N + λI).")
-        spec.notes.append("mlp: Fashion-MNIST MLP, |B| = 128, plain SGD, constant η. schedule: η = 0.1 constant against reduce-on-plateau (test loss, patience 1, factor 0.1, floor 0.01).")
+        spec.notes.append("mlp: Fashion-MNIST MLP (5000 training samples), |B| = 128, plain SGD, constant η. schedule: η = 0.1 constant against reduce-on-plateau (test loss, patience 1, factor 0.1, floor 0.01).")
         return spec
     }
 
@@ -165,11 +165,11 @@ extension ExperimentSpec {
         var spec = ExperimentSpec(name: "nonlinearities", title: "Nonlinearities in the same MLP", arms: [])
         for a in ["step", "sigmoid", "tanh", "relu", "leaky-relu"] {
             let c = try config(mlpDefaults, s, [("activation", a), ("model", "mlp:784-128-128-10"), ("momentum", "0.9"),
-                                                ("lr", "0.02"), ("epochs", "8")])
+                                                ("lr", "0.02"), ("epochs", "5")])
             spec.arms.append(ExperimentArm(name: a, group: "mlp", label: a, config: c, log: mlpPolicy(s)))
         }
         spec.targetLoss = 0.45
-        spec.notes.append("MLP 784-128-128-10, SGD momentum 0.9, η = 0.02, |B| = 128, 8 epochs, same seed (same initial weights) for every arm; only the activation differs.")
+        spec.notes.append("MLP 784-128-128-10, SGD momentum 0.9, η = 0.02, |B| = 128, same seed (same initial weights) for every arm; only the activation differs.")
         return spec
     }
 

@@ -108,7 +108,7 @@ func writeExperimentOutputs(_ spec: ExperimentSpec, results: [ArmResult], out: S
     for (r, s) in zip(results, summaries) {
         let last = r.rows.last
         let settings = r.settings.isEmpty ? "" : ["model", "activation", "lr", "batch-size", "schedule", "scale-lr"]
-            .compactMap { k in r.settings[k].map { "\(k)=\($0)" } }.joined(separator: " ")
+            .compactMap { k in r.settings[k].flatMap { $0 == "none" ? nil : "\(k)=\($0)" } }.joined(separator: " ")
         var row = [r.arm, r.group, "`\(settings)`", String(r.parameters), r.status, String(last?.updates ?? 0),
                    String(last?.examples_processed ?? 0), f(s.wallSeconds, "%.2f"), f(s.finalTrain), f(s.finalTest),
                    f(s.finalAccuracy, "%.4f")]

@@ -230,7 +230,7 @@ func runArm(_ arm: ExperimentArm, data: DataSplit, comm: Communicator, out: Stri
 /// The settings that describe an arm in the summary.
 func armSettings(_ c: TrainConfig) -> [String: String] {
     [
-        "model": c.model, "activation": c.activation, "loss": c.loss, "lr": String(c.lr),
+        "model": c.model, "activation": c.model == "linear" ? "none" : c.activation, "loss": c.loss, "lr": String(c.lr),
         "batch-size": c.batchSize.map(String.init) ?? "full", "epochs": String(c.epochs),
         "momentum": String(c.momentum), "schedule": c.schedule.rawValue, "l2": String(c.l2),
         "scale-lr": String(c.scaleLR),

@@ -115,7 +115,7 @@ public final class Trainer {
         targetBuffer = Buffer(count: micro * max(outputs, 1))
         indexBuffer = Buffer(count: max(micro, Trainer.evalChunk))
         exactAccumulator = config.reduction == .exact ? Buffer(count: parameterCount + Tail.size) : nil
-        evalScratch = Buffer(count: 3)
+        evalScratch = Buffer(count: 4)
         model.reserve(batch: min(micro, max(globalBatch, 1)))
     }
 
@@ -254,7 +254,7 @@ public final class Trainer {
         let chunks = (set.count + Trainer.evalChunk - 1) / Trainer.evalChunk
         let mine = Sampler.slice(0..<chunks, part: comm.rank, of: comm.size)
         let s = evalScratch.pointer
-        s[0] = 0; s[1] = 0; s[2] = 0
+        s[0] = 0; s[1] = 0; s[2] = 0; s[3] = 0
         var correct = 0
         for c in mine {
             let lo = c * Trainer.evalChunk, n = min(Trainer.evalChunk, set.count - lo)
@@ -271,13 +271,15 @@ public final class Trainer {
                 s[1] += Int64(correct)
                 done += m
             }
-            s[0] &+= chunkLoss.isFinite ? Int64((chunkLoss * Trainer.evalScale).rounded()) : Int64.max / 4
+            // A non-finite or huge loss (a diverging run) would trap in the Int64 conversion: count it in s[3].
+            let scaled = (chunkLoss * Trainer.evalScale).rounded()
+            if abs(scaled) < 0x1p62 / Double(max(chunks, 1)) { s[0] &+= Int64(scaled) } else { s[3] += 1 }
             s[2] += Int64(n)
         }
         try comm.allReduceSum(evalScratch.buffer)
         let count = Double(max(s[2], 1))
         var l = Double(s[0]) / Trainer.evalScale / count
-        if s[0] >= Int64.max / 4 { l = .nan }
+        if s[3] > 0 { l = .nan }
         if config.l2 > 0 {
             var sq = 0.0
             let w = model.parameters.pointer
