@@ -10,8 +10,13 @@ python3 -c "import numpy, safetensors" 2>/dev/null || pip install -q numpy safet
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 status=0
-swift test 2>&1 | tee /tmp/nntrain-swift-test.log | grep -E "✘|error:|Test run|passed after [0-9.]+ seconds\.$" | grep -v "^✔ Test [a-z]" || true
-grep -q "Test run with .* passed" /tmp/nntrain-swift-test.log || status=1
+log=$(mktemp)
+swift test 2>&1 | tee "$log" | grep -E "✘|error:|^✔ Suite" || true
+grep -E "Test run with" "$log" || true
+grep -q "Test run with .* passed" "$log" || status=1
+swift_total=$(grep -oE "Test run with [0-9]+ tests" "$log" | grep -oE "[0-9]+" | tail -1)
+swift_failed=$(grep -cE "^✘ Test .*(failed|with [0-9]+ test cases failed)" "$log" || true)
+swift_passed=$(( ${swift_total:-0} - ${swift_failed:-0} ))
 
 passed=0; failed=0
 for t in tests/*.sh; do
@@ -20,4 +25,5 @@ for t in tests/*.sh; do
     if NNTRAIN="$PWD/.build/debug/nntrain" NNTRAIN_BIN="$PWD/.build/debug/nntrain" bash "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
 done
 echo "script tests: $passed passed, $failed failed"
+echo "all: $((swift_passed + passed)) passed, $((swift_failed + failed)) failed"
 exit $status
