@@ -170,14 +170,27 @@ test_launcher_restart_after_killed_rank() {
     check "finished: $(sha "$d.jsonl") = straight -np 2 $want" [ "$(sha "$d.jsonl")" = "$want" ]
 }
 
-test_launcher_gives_up_after_max_restarts() {
-    local d="$W/giveup"
-    # A job that always fails at start (a directory where the metrics file should be).
+test_launcher_no_restart_on_user_error() {
+    local d="$W/usererr"
+    # A job that always fails at start with a user error (a directory where the metrics file should be).
     mkdir -p "$d/m.jsonl"
     NNTRAIN="$B" NNTRAIN_RUN_RESTART_DELAY=0 "$root/launch/nntrain-run" --max-restarts 1 -- train --dataset blobs --model mlp:2-4-3 --quiet --checkpoint-dir "$d/ck" --metrics "$d/m.jsonl" >"$d.out" 2>&1
     local st=$?
-    check "non-zero exit" [ $st -ne 0 ] || return 1
+    check "exit status 2 (got $st)" [ $st -eq 2 ] || return 1
     check "user errors are not restarted" grep -q "not restarting" "$d.out"
+}
+
+test_launcher_gives_up_after_max_restarts() {
+    local d="$W/giveup"; mkdir -p "$d"
+    # A stand-in for nntrain that records its arguments and crashes.
+    printf '#!/bin/sh\necho "$@" >> "%s/calls"\nexit 9\n' "$d" > "$d/fake"; chmod +x "$d/fake"
+    NNTRAIN_RUN_RESTART_DELAY=0 "$root/launch/nntrain-run" --max-restarts 2 --nntrain "$d/fake" -- --checkpoint-dir "$d/ck" >"$d.out" 2>&1
+    local st=$?
+    check "exit status of the job, 9 (got $st)" [ $st -eq 9 ] || return 1
+    check "three attempts" [ "$(wc -l < "$d/calls")" -eq 3 ] || return 1
+    check "the first without --resume" [ "$(sed -n 1p "$d/calls")" = "train --checkpoint-dir $d/ck" ] || return 1
+    check "restarts with --resume auto" [ "$(sed -n 3p "$d/calls")" = "train --checkpoint-dir $d/ck --resume auto" ] || return 1
+    check "says the restarts are used up" grep -q "2 restart(s) are used up" "$d.out"
 }
 
 test_numpy_torch_load() {
@@ -237,6 +250,7 @@ run mpi_exact_world_size_change test_mpi_exact_world_size_change
 run mpi_sigterm_one_rank test_mpi_sigterm_one_rank
 run kill9_during_checkpoint_write test_kill9_during_checkpoint_write
 run launcher_restart_after_killed_rank test_launcher_restart_after_killed_rank
+run launcher_no_restart_on_user_error test_launcher_no_restart_on_user_error
 run launcher_gives_up_after_max_restarts test_launcher_gives_up_after_max_restarts
 run numpy_torch_load test_numpy_torch_load
 run inspect_evaluate_and_rejections test_inspect_evaluate_and_rejections

@@ -27,7 +27,7 @@ public enum Preemption {
                 }
             }
             preemptionSignals.add(1, ordering: .relaxed)
-            let msg: StaticString = "\nnntrain: signal received, stopping after this step and writing a checkpoint (Ctrl-C again to exit at once)\n"
+            let msg: StaticString = "\nnntrain: signal received, stopping after this step and writing a checkpoint (a second Ctrl-C exits at once)\n"
             _ = write(2, msg.utf8Start, msg.utf8CodeUnitCount)
         }
         sigemptyset(&action.sa_mask)

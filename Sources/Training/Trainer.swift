@@ -229,8 +229,15 @@ public final class Trainer {
             for i in 0..<P { sq += w[i] * w[i]; g[i] += two * w[i] }
             meanLoss += config.l2 * Double(sq)
         }
-        guard meanLoss.isFinite else {
-            throw UserError("non-finite loss (\(meanLoss)) at step \(globalStep + 1) (epoch \(epoch + 1)); the run diverged: lower the learning rate (--lr, now \(schedule.lr(step: globalStep, epoch: epoch)))")
+        // A non-finite gradient stops the run here too, before it reaches the weights:
+        // |x| as bits ≥ 0x7f800000 ⇔ x is ±∞ or NaN (an integer max, which vectorizes).
+        let largest = UnsafeRawPointer(g).withMemoryRebound(to: UInt32.self, capacity: P) { u in
+            var m: UInt32 = 0
+            for i in 0..<P { m = max(m, u[i] & 0x7fff_ffff) }
+            return m
+        }
+        guard meanLoss.isFinite, largest < 0x7f80_0000 else {
+            throw UserError("non-finite \(meanLoss.isFinite ? "gradient" : "loss (\(meanLoss))") at step \(globalStep + 1) (epoch \(epoch + 1)); the run diverged: lower the learning rate (--lr, now \(schedule.lr(step: globalStep, epoch: epoch)))")
         }
         let lr = schedule.lr(step: globalStep, epoch: epoch)
         lastLR = lr
