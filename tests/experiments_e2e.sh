@@ -6,7 +6,7 @@
 #   usage: tests/experiments_e2e.sh [path/to/nntrain]   (default .build/release/nntrain)
 set -u
 cd "$(dirname "$0")/.."
-NNTRAIN=${1:-.build/release/nntrain}
+NNTRAIN=${1:-${NNTRAIN:-.build/release/nntrain}}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 fail=0
