@@ -17,7 +17,7 @@ struct TrainOptions: ParsableArguments {
     var dataset: String?
     @Option(help: ArgumentHelp("Dataset directory (IDX) or CSV file (TRAIN.csv[,TEST.csv]). (default: \(defaultFashionMNISTDirectory) for fashion-mnist)", valueName: "path"))
     var data: String?
-    @Option(help: ArgumentHelp("linear, mlp:IN-H1-...-OUT, or layers:linear:N,relu,... (default: \(d.model))", valueName: "spec"))
+    @Option(help: ArgumentHelp("linear, mlp:IN-H1-...-OUT, lenet5, lenet5-avg, lenet5-lc, or layers:conv:6x5p2,relu,maxpool:2,flatten,linear:N,... (default: \(d.model))", valueName: "spec"))
     var model: String?
     @Option(help: ArgumentHelp("step, sigmoid, tanh, relu, leaky-relu[:A] (default: \(d.activation))", valueName: "name"))
     var activation: String?

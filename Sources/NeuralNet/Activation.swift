@@ -102,6 +102,7 @@ public final class ActivationLayer<Scalar: NNScalar>: Layer {
     public var inputShape: [Int] { shape }
     public var outputShape: [Int] { shape }
     @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func forward(_ x: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>, batch: Int) {
         activationForward(function, x, y, batch * inputSize)
     }
@@ -109,6 +110,15 @@ public final class ActivationLayer<Scalar: NNScalar>: Layer {
     public func backward(x: UnsafePointer<Scalar>, y: UnsafePointer<Scalar>, dy: UnsafePointer<Scalar>,
                          dx: UnsafeMutablePointer<Scalar>?, batch: Int, accumulate: Bool) {
         guard let dx else { return }
+        inputGradient(x: x, y: y, dy: dy, dx: dx, batch: batch)
+    }
+
+    // Separate from `backward` because generic functions with optional pointer arguments are
+    // not eagerly specialized (the unspecialized body is many times slower).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    private func inputGradient(x: UnsafePointer<Scalar>, y: UnsafePointer<Scalar>, dy: UnsafePointer<Scalar>,
+                               dx: UnsafeMutablePointer<Scalar>, batch: Int) {
         activationBackward(function, x: x, y: y, dy: dy, dx: dx, batch * inputSize)
     }
 }

@@ -57,6 +57,8 @@ public protocol Layer<Scalar>: AnyObject {
     /// Given dL/dy, writes dL/dx into `dx` (unless nil: nothing upstream needs it) and
     /// writes dL/dθ for this batch into this layer's gradient slice — overwriting it, or adding
     /// to it when `accumulate` is true (micro-batches of one large batch).
+    /// Called right after `forward` on the same x, so a layer may reuse what that forward
+    /// kept in its scratch (im2col patches, max-pool argmax), as PyTorch saves tensors for backward.
     func backward(x: UnsafePointer<Scalar>, y: UnsafePointer<Scalar>, dy: UnsafePointer<Scalar>,
                   dx: UnsafeMutablePointer<Scalar>?, batch: Int, accumulate: Bool)
 }

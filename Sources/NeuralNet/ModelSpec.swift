@@ -2,17 +2,55 @@
 //
 //   linear                       one Linear layer, inputs → outputs (a linear classifier)
 //   mlp:784-1024-1024-10         Linear layers of these widths with the chosen activation between
-//   lenet5                       LeNet-5 (see Conv2D.swift), when conv layers are available
-//   layers:linear:120,tanh,linear:10   an explicit list; widths of the first input come from the data
+//   lenet5                       LeNet-5 with max pooling: conv:6x5p2,act,maxpool:2,conv:16x5,act,
+//                                maxpool:2,flatten,linear:120,act,linear:84,act,linear:10
+//   lenet5-avg                   the same with average pooling (closer to 1998's subsampling)
+//   lenet5-lc                    LeNet-5 with locally connected layers (lc:) in place of the convs
+//   layers:PART,PART,...         an explicit list, first input shape from the data; parts:
+//     linear:N                   fully connected, N outputs (needs a flat input: add flatten after images)
+//     conv:OxK[sS][pP]           Conv2D, O channels, K×K kernel, stride S (1), zero padding P (0)
+//     lc:OxK[sS][pP]             LocallyConnected2D, same geometry, untied weights per position
+//     maxpool:K[sS], avgpool:K[sS]   K×K pooling, stride S (default K)
+//     flatten                    [C, H, W] → [C·H·W]
+//     relu, tanh, ..., act       an activation; `act` is the run's --activation
 import Foundation
 import NNCore
 
 /// A parsed model description, buildable in any scalar type.
 public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
     /// One layer of an explicit list.
-    public enum Item: Sendable, Equatable {
-        case linear(Int)
+    public enum Item: Sendable, Equatable, CustomStringConvertible {
+        case linear(Int)               // -1: as many outputs as the task needs
         case activation(Activation?)   // nil: the run's default activation
+        case conv(channels: Int, kernel: Int, stride: Int, padding: Int)
+        case locallyConnected(channels: Int, kernel: Int, stride: Int, padding: Int)
+        case maxPool(kernel: Int, stride: Int)
+        case avgPool(kernel: Int, stride: Int)
+        case flatten
+
+        /// The item in the spec syntax, e.g. `conv:6x5p2`.
+        public var description: String {
+            func window(_ k: Int, _ s: Int, _ p: Int, defaultStride: Int) -> String {
+                "\(k)" + (s != defaultStride ? "s\(s)" : "") + (p != 0 ? "p\(p)" : "")
+            }
+            switch self {
+            case .linear(let n): return n < 0 ? "linear" : "linear:\(n)"
+            case .activation(let a): return a?.description ?? "act"
+            case let .conv(o, k, s, p): return "conv:\(o)x" + window(k, s, p, defaultStride: 1)
+            case let .locallyConnected(o, k, s, p): return "lc:\(o)x" + window(k, s, p, defaultStride: 1)
+            case let .maxPool(k, s): return "maxpool:" + window(k, s, 0, defaultStride: k)
+            case let .avgPool(k, s): return "avgpool:" + window(k, s, 0, defaultStride: k)
+            case .flatten: return "flatten"
+            }
+        }
+
+        /// Whether the item works on [C, H, W] images.
+        var isSpatial: Bool {
+            switch self {
+            case .conv, .locallyConnected, .maxPool, .avgPool: true
+            default: false
+            }
+        }
     }
     public let text: String
     public let items: [Item]
@@ -27,8 +65,31 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
         return nil
     }
 
-    /// An input shape to use when nothing else gives one (gradient checks).
-    public var defaultInputShape: [Int] { [declaredInput ?? 6] }
+    /// An input shape to use when nothing else gives one (gradient checks): a 28×28 image
+    /// for specs that start with image layers, else a vector.
+    public var defaultInputShape: [Int] {
+        for item in items {
+            if item.isSpatial { return [1, 28, 28] }
+            if case .linear = item { break }
+            if case .flatten = item { break }
+        }
+        return [declaredInput ?? 6]
+    }
+
+    /// LeNet-5 (LeCun et al. 1998) for 28×28 inputs: the first conv pads by 2, as the paper's
+    /// 32×32 inputs did, so that 16×5×5 = 400 features reach the first linear layer.
+    public static func lenet5(pooling: String = "maxpool", convolution: String = "conv") -> String {
+        "layers:\(convolution):6x5p2,act,\(pooling):2,\(convolution):16x5,act,\(pooling):2,flatten,linear:120,act,linear:84,act,linear:10"
+    }
+
+    /// The named models and what they stand for.
+    public static let named: [String: String] = [
+        "lenet5": lenet5(),
+        "lenet5-avg": lenet5(pooling: "avgpool"),
+        "lenet5-lc": lenet5(convolution: "lc"),
+    ]
+
+    static let layerSyntax = "linear:N, conv:OxK[sS][pP] (e.g. conv:6x5p2), lc:OxK[sS][pP], maxpool:K[sS], avgpool:K[sS], flatten, act or one of \(Activation.allNames)"
 
     /// Parses `text`; throws a UserError naming the bad part.
     public init(parsing text: String) throws {
@@ -36,6 +97,8 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
         let lower = text.lowercased().trimmingCharacters(in: .whitespaces)
         if lower == "linear" {
             items = [.linear(-1)]; declaredInput = nil
+        } else if let expansion = ModelSpec.named[lower] {
+            items = try ModelSpec.parseLayers(expansion.dropFirst(7), text: text); declaredInput = nil
         } else if lower.hasPrefix("mlp:") {
             let widths = lower.dropFirst(4).split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
             guard widths.count >= 2, widths.allSatisfy({ $0 != nil && $0! > 0 }) else {
@@ -49,24 +112,82 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
             }
             items = its; declaredInput = w[0]
         } else if lower.hasPrefix("layers:") {
-            var its: [Item] = []
-            for part in lower.dropFirst(7).split(separator: ",") {
-                let p = String(part)
-                if p.hasPrefix("linear:"), let n = Int(p.dropFirst(7)), n > 0 { its.append(.linear(n)) }
-                else if p == "act" || p == "activation" { its.append(.activation(nil)) }
-                else if let a = Activation(parsing: p) { its.append(.activation(a)) }
-                else { throw UserError("model '\(text)': unknown layer '\(p)'; use linear:N or one of \(Activation.allNames)") }
-            }
-            guard !its.isEmpty else { throw UserError("model '\(text)': no layers listed") }
-            items = its; declaredInput = nil
+            items = try ModelSpec.parseLayers(lower.dropFirst(7), text: text); declaredInput = nil
         } else {
-            throw UserError("unknown model '\(text)'; use linear, mlp:IN-H1-...-OUT (e.g. mlp:784-1024-1024-10) or layers:linear:N,relu,...")
+            throw UserError("unknown model '\(text)'; use linear, mlp:IN-H1-...-OUT (e.g. mlp:784-1024-1024-10), lenet5, lenet5-avg, lenet5-lc, or layers:PART,... with parts \(ModelSpec.layerSyntax)")
         }
+    }
+
+    /// Parses the comma-separated parts of a `layers:` list.
+    static func parseLayers(_ list: Substring, text: String) throws -> [Item] {
+        var its: [Item] = []
+        for part in list.split(separator: ",", omittingEmptySubsequences: false) {
+            let p = part.trimmingCharacters(in: .whitespaces)
+            func bad(_ why: String) -> UserError {
+                UserError("model '\(text)': bad layer '\(p)': \(why); parts are \(layerSyntax)")
+            }
+            if p.hasPrefix("linear:") {
+                guard let n = Int(p.dropFirst(7)), n > 0 else { throw bad("linear needs a positive width, e.g. linear:120") }
+                its.append(.linear(n))
+            } else if p.hasPrefix("conv:") || p.hasPrefix("lc:") {
+                let isConv = p.hasPrefix("conv:")
+                let rest = p.drop(while: { $0 != ":" }).dropFirst()
+                let pieces = rest.split(separator: "x", maxSplits: 1, omittingEmptySubsequences: false)
+                guard pieces.count == 2, let o = Int(pieces[0]), o > 0,
+                      case let (k, s, pad)? = parseWindow(pieces[1], defaultStride: 1) else {
+                    throw bad("\(isConv ? "conv" : "lc") needs OUTxKERNEL with optional sSTRIDE and pPADDING, e.g. \(isConv ? "conv" : "lc"):6x5p2 or \(isConv ? "conv" : "lc"):16x3s2p1")
+                }
+                its.append(isConv ? .conv(channels: o, kernel: k, stride: s, padding: pad)
+                                  : .locallyConnected(channels: o, kernel: k, stride: s, padding: pad))
+            } else if p.hasPrefix("maxpool:") || p.hasPrefix("avgpool:") {
+                let isMax = p.hasPrefix("maxpool:")
+                guard case let (k, s, pad)? = parseWindow(p.dropFirst(8), defaultStride: nil), pad == 0 else {
+                    throw bad("pooling needs a window size with optional sSTRIDE and no padding, e.g. maxpool:2 or maxpool:3s2")
+                }
+                its.append(isMax ? .maxPool(kernel: k, stride: s) : .avgPool(kernel: k, stride: s))
+            } else if p == "flatten" {
+                its.append(.flatten)
+            } else if p == "act" || p == "activation" {
+                its.append(.activation(nil))
+            } else if let a = Activation(parsing: p) {
+                its.append(.activation(a))
+            } else if p.isEmpty {
+                throw UserError("model '\(text)': empty layer between commas")
+            } else {
+                throw UserError("model '\(text)': unknown layer '\(p)'; parts are \(layerSyntax)")
+            }
+        }
+        guard !its.isEmpty else { throw UserError("model '\(text)': no layers listed") }
+        return its
+    }
+
+    /// Parses `K`, then optional `sS` and `pP` in any order: (kernel, stride, padding), all
+    /// positive but padding ≥ 0; stride defaults to `defaultStride`, or to K when nil.
+    static func parseWindow(_ s: Substring, defaultStride: Int?) -> (Int, Int, Int)? {
+        var rest = s[...]
+        func number() -> Int? {
+            let digits = rest.prefix(while: { $0.isASCII && $0.isNumber })
+            rest = rest.dropFirst(digits.count)
+            return digits.isEmpty ? nil : Int(digits)
+        }
+        guard let k = number(), k > 0 else { return nil }
+        var stride: Int? = nil, padding: Int? = nil
+        while let c = rest.first {
+            rest = rest.dropFirst()
+            guard let v = number() else { return nil }
+            switch c {
+            case "s" where stride == nil && v > 0: stride = v
+            case "p" where padding == nil: padding = v
+            default: return nil
+            }
+        }
+        return (k, stride ?? defaultStride ?? k, padding ?? 0)
     }
 
     /// Builds the network for inputs of `inputShape` and `outputs` outputs.
     ///
-    /// - Throws: UserError when the spec's widths do not fit the data.
+    /// - Throws: UserError naming the layer whose input does not fit, or when the spec's widths
+    ///   do not fit the data.
     public func build<T: NNScalar>(_: T.Type = T.self, inputShape: [Int], outputs: Int,
                                    activation: Activation, gradientTail: Int = 0) throws -> Sequential<T> {
         let inputs = inputShape.reduce(1, *)
@@ -74,18 +195,56 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
             throw UserError("model '\(text)' takes \(d) inputs but the data has \(inputs) features; start the widths with \(inputs)")
         }
         var layers: [any Layer<T>] = []
-        var width = inputs
-        for item in items {
+        var shape = inputShape
+        var afterImageLayer = false   // shape is the output of an image layer (not the data's)
+        func describe(_ s: [Int]) -> String { "[" + s.map(String.init).joined(separator: ", ") + "]" }
+        for (index, item) in items.enumerated() {
+            let place = "model '\(text)', layer \(index) '\(item)'"
+            func geometry(kernel: Int, stride: Int, padding: Int) throws -> ConvGeometry {
+                guard shape.count == 3 else {
+                    throw UserError("\(place) needs an image input [C, H, W] but gets \(describe(shape))" +
+                                    (layers.isEmpty ? " (the dataset's samples are not images)" : ""))
+                }
+                guard let g = ConvGeometry(channels: shape[0], height: shape[1], width: shape[2],
+                                           kernel: kernel, stride: stride, padding: padding) else {
+                    throw UserError("\(place): a \(kernel)×\(kernel) window with padding \(padding) does not fit its input \(describe(shape)); use a smaller kernel, more padding, or fewer pooling layers before it")
+                }
+                return g
+            }
+            if item.isSpatial { afterImageLayer = true }
             switch item {
             case .linear(let n):
+                if shape.count > 1 && afterImageLayer {
+                    throw UserError("\(place) needs a flat input but gets \(describe(shape)); insert 'flatten' before it")
+                }
+                let width = shape.reduce(1, *)
                 let out = n < 0 ? outputs : n
-                layers.append(Linear<T>(width, out)); width = out
+                layers.append(Linear<T>(width, out)); shape = [out]; afterImageLayer = false
             case .activation(let a):
-                layers.append(ActivationLayer<T>(a ?? activation, shape: [width]))
+                layers.append(ActivationLayer<T>(a ?? activation, shape: shape))
+            case let .conv(o, k, s, p):
+                let g = try geometry(kernel: k, stride: s, padding: p)
+                let l = Conv2D<T>(g, outChannels: o)
+                layers.append(l); shape = l.outputShape
+            case let .locallyConnected(o, k, s, p):
+                let g = try geometry(kernel: k, stride: s, padding: p)
+                let l = LocallyConnected2D<T>(g, outChannels: o)
+                layers.append(l); shape = l.outputShape
+            case let .maxPool(k, s):
+                let l = MaxPool2D<T>(try geometry(kernel: k, stride: s, padding: 0))
+                layers.append(l); shape = l.outputShape
+            case let .avgPool(k, s):
+                let l = AvgPool2D<T>(try geometry(kernel: k, stride: s, padding: 0))
+                layers.append(l); shape = l.outputShape
+            case .flatten:
+                let l = Flatten<T>(inputShape: shape)
+                layers.append(l); shape = l.outputShape; afterImageLayer = false
             }
         }
-        if width != outputs {
-            throw UserError("model '\(text)' ends with \(width) outputs but the task needs \(outputs); end the widths with \(outputs)")
+        let width = shape.reduce(1, *)
+        if shape.count != 1 || width != outputs {
+            throw UserError("model '\(text)' ends with \(describe(shape)) outputs but the task needs \(outputs)" +
+                            (shape.count != 1 ? "; end with flatten and linear:\(outputs)" : "; end the widths with \(outputs)"))
         }
         return Sequential(layers, gradientTail: gradientTail)
     }
