@@ -135,7 +135,9 @@ fi
 # --- 3 and 4. nntrain across the namespaces ------------------------------------------------
 txbytes() { ip -n "$nsA" -s -j link show "$vA" 2>/dev/null | grep -o '"tx":{"bytes":[0-9]*' | grep -o '[0-9]*$'; }
 tx0="$(txbytes)"
-args=(train --train-subset 512 --test-subset 200 --epochs 1 --batch-size 64 --reduction exact --quiet)
+# One BLAS thread on both sides: OpenBLAS with 2 threads can round differently from 1 thread,
+# which would make exact mode differ for a reason that has nothing to do with TCP.
+args=(train --train-subset 512 --test-subset 200 --epochs 1 --batch-size 64 --reduction exact --blas-threads 1 --quiet)
 out="$(run_mpi "$bin" "${args[@]}" --metrics "$work/mpi.jsonl" 2>&1)"; rc=$?
 [[ -n "$out" ]] && echo "$out" | sed 's/^/  /'
 if [[ $rc == 0 ]] && grep -q '"world_size":2' "$work/mpi.jsonl" 2>/dev/null; then
