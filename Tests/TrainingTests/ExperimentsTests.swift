@@ -116,7 +116,7 @@ let tinyMLP: [(String, String)] = [("train-subset", "300"), ("test-subset", "200
     @Test func depthVsWidth() throws {
         let (_, results, _) = try runTiny("depth-vs-width", tinyMLP)
         let p = results.map(\.parameters)
-        #expect(p.count == 4)
+        #expect(p.count == 5)
         #expect(p.allSatisfy { abs($0 - p[0]) * 100 < p[0] }, "about the same parameter count: \(p)")
     }
 
