@@ -20,7 +20,8 @@ public struct StepMetrics: Codable, Sendable, Equatable {
     public var updates: Int
     /// Training time since the run began, without the time spent on these metrics.
     public var wall_seconds: Double
-    /// Loss on the whole training set if evaluated, else the mean minibatch loss since the last line.
+    /// Loss on the training set (or a probe of it) if evaluated, an exact objective if the
+    /// experiment has one, else the mean minibatch loss since the last line.
     public var train_loss: Double?
     /// Mean minibatch loss of the steps since the last line (nil at step 0).
     public var batch_loss: Double?
@@ -29,7 +30,7 @@ public struct StepMetrics: Codable, Sendable, Equatable {
     /// The learning rate of the last step (of the next one, at step 0).
     public var lr: Double
     public var world_size: Int
-    /// Compute and communication seconds of the current epoch so far (rank 0's clocks).
+
     public init(step: Int, epoch: Double, examples_processed: Int, updates: Int, wall_seconds: Double,
                 train_loss: Double?, batch_loss: Double?, test_loss: Double?, test_accuracy: Double?,
                 lr: Double, world_size: Int) {
