@@ -82,8 +82,9 @@ extension ExperimentSpec {
         spec.optimum[group] = opt.objective
         let key = "ridge-" + group
         spec.customData[key] = { _ in split }
-        spec.notes.append(String(format: "%@: J(θ*) = %.10g from the normal equations (XᵀX/N + λI)θ = Xᵀy/N solved by Cholesky in Double; N = %d, %d features + bias, λ = %g.",
-                                 group, opt.objective, split.train.count, split.train.sampleSize, base.l2))
+        let L = 2 * Ridge.largestEigenvalue(split.train, lambda: base.l2)
+        spec.notes.append(String(format: "%@: J(θ*) = %.10g from the normal equations (XᵀX/N + λI)θ = Xᵀy/N solved by Cholesky in Double; N = %d, %d features + bias, λ = %g. Smoothness L = 2·λmax(XᵀX/N + λI) = %.4g, so full-batch GD converges iff η < 2/L = %.4g.",
+                                 group, opt.objective, split.train.count, split.train.sampleSize, base.l2, L, 2 / L))
         for a in arms {
             var c = try config(linearDefaults, s, a.settings)
             c.trainSubset = base.trainSubset   // the group shares one data set
@@ -191,6 +192,11 @@ extension ExperimentSpec {
             let c = try config(mlpDefaults, s, [("model", model), ("momentum", "0.9"), ("lr", "0.02"), ("epochs", "6")])
             spec.arms.append(ExperimentArm(name: "depth\(depth)-w\(h)", group: "mlp", label: "\(depth) × \(h)", config: c, log: mlpPolicy(s)))
         }
+        // The deepest stack again with He initialization (std √(2/fan_in)), which keeps ReLU activations from shrinking layer by layer.
+        let h8 = width(depth: 8, target: target)
+        let c8 = try config(mlpDefaults, s, [("model", "mlp:784-" + Array(repeating: String(h8), count: 8).joined(separator: "-") + "-10"),
+                                             ("momentum", "0.9"), ("lr", "0.02"), ("epochs", "6"), ("init", "he")])
+        spec.arms.append(ExperimentArm(name: "he-depth8-w\(h8)", group: "mlp", label: "8 × \(h8), He init", config: c8, log: mlpPolicy(s)))
         spec.targetAccuracy = 0.84
         spec.targetLoss = 0.4
         spec.notes.append("ReLU, SGD momentum 0.9, η = 0.02, |B| = 128; widths chosen so every network has ≈ \(target) parameters.")
@@ -242,6 +248,27 @@ public enum Ridge {
         for j in 0..<m { for k in 0...j { a[j * m + k] /= Double(n); a[k * m + j] = a[j * m + k] }; b[j] /= Double(n); a[j * m + j] += lambda }
         let theta = choleskySolve(a, b, m)
         return (theta, objective(theta: theta, d, lambda: lambda))
+    }
+
+    /// λmax(X̃ᵀX̃/N + λI) by power iteration (the Hessian of J is twice this matrix).
+    public static func largestEigenvalue(_ d: Dataset, lambda: Double, iterations: Int = 500) -> Double {
+        let (x, _, n, p) = arrays(d)
+        let m = p + 1
+        var a = [Double](repeating: 0, count: m * m)
+        var row = [Double](repeating: 1, count: m)
+        for i in 0..<n {
+            for j in 0..<p { row[j] = x[i * p + j] }
+            for j in 0..<m { for k in 0..<m { a[j * m + k] += row[j] * row[k] / Double(n) } }
+        }
+        for j in 0..<m { a[j * m + j] += lambda }
+        var v = [Double](repeating: 1, count: m), ev = 0.0
+        for _ in 0..<iterations {
+            var w = [Double](repeating: 0, count: m)
+            for j in 0..<m { for k in 0..<m { w[j] += a[j * m + k] * v[k] } }
+            ev = w.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            v = w.map { $0 / ev }
+        }
+        return ev
     }
 
     /// J(θ) = λ‖θ‖² + 1/N Σ (yᵢ − wᵀxᵢ − b)², θ = (w, b), in Double.

@@ -84,7 +84,7 @@ func writeExperimentOutputs(_ spec: ExperimentSpec, results: [ArmResult], out: S
     // grid.csv (decision boundaries)
     if results.contains(where: { !$0.grid.isEmpty }) {
         var g = "arm,group,x1,x2,p1\n"
-        for r in results { for (x, y, p) in r.grid { g += "\(r.arm),\(r.group),\(csvNumber(x)),\(csvNumber(y)),\(csvNumber(p))\n" } }
+        for r in results { for (x, y, p) in r.grid { g += "\(r.arm),\(r.group)," + String(format: "%.4g,%.4g,%.4g\n", x, y, p) } }
         try write("grid.csv", g)
     }
 

@@ -20,7 +20,8 @@ public struct StepMetrics: Codable, Sendable, Equatable {
     public var updates: Int
     /// Training time since the run began, without the time spent on these metrics.
     public var wall_seconds: Double
-    /// Loss on the whole training set if evaluated, else the mean minibatch loss since the last line.
+    /// Loss on the training set (or a probe of it) if evaluated, an exact objective if the
+    /// experiment has one, else the mean minibatch loss since the last line.
     public var train_loss: Double?
     /// Mean minibatch loss of the steps since the last line (nil at step 0).
     public var batch_loss: Double?
@@ -29,7 +30,7 @@ public struct StepMetrics: Codable, Sendable, Equatable {
     /// The learning rate of the last step (of the next one, at step 0).
     public var lr: Double
     public var world_size: Int
-    /// Compute and communication seconds of the current epoch so far (rank 0's clocks).
+
     public init(step: Int, epoch: Double, examples_processed: Int, updates: Int, wall_seconds: Double,
                 train_loss: Double?, batch_loss: Double?, test_loss: Double?, test_accuracy: Double?,
                 lr: Double, world_size: Int) {
@@ -88,11 +89,8 @@ public final class StepLogger {
     var start = Trainer.now()
     var metricsSeconds = 0.0
     var lastLogged = -1
-    var lossSumSinceLog = 0.0
-    var samplesSinceLog = 0
-    var lastEpochLossSum = 0.0
-    var lastEpochSamples = 0
-    var lastEpoch = 0
+    /// Rank 0's per-step losses, taken from the reporter calls (nil on other ranks).
+    var tap: LossTap?
     var trainProbe: Dataset?
     /// The step the run ends after (always logged).
     let finalStep: Int
@@ -104,6 +102,11 @@ public final class StepLogger {
         let perEpoch = trainer.sampler.batchesPerEpoch
         finalStep = min(trainer.config.steps ?? Int.max, perEpoch * trainer.config.epochs)
         if policy.every <= 0 && policy.points > 0 { self.policy.every = max(1, finalStep / policy.points) }
+        if trainer.comm.rank == 0 {
+            let tap = LossTap(trainer: trainer, inner: trainer.reporter)
+            trainer.reporter = tap
+            self.tap = tap
+        }
         let previous = trainer.afterStep
         trainer.afterStep = { [unowned self] t, epochEnded in
             try previous?(t, epochEnded)
@@ -124,16 +127,6 @@ public final class StepLogger {
     }
 
     func afterStep(_ t: Trainer) throws {
-        // Accumulate the minibatch losses of the steps since the last call (from the trainer's epoch sums).
-        if t.epoch != lastEpoch {
-            // The epoch ended: its sums were reset; the samples of its tail are lost to us
-            // except through the epoch total, so count them from the epoch's end.
-            lastEpoch = t.epoch; lastEpochLossSum = 0; lastEpochSamples = 0
-        } else {
-            lossSumSinceLog += t.epochLossSum - lastEpochLossSum
-            samplesSinceLog += t.epochSamples - lastEpochSamples
-            lastEpochLossSum = t.epochLossSum; lastEpochSamples = t.epochSamples
-        }
         guard t.globalStep != lastLogged, policy.wants(t.globalStep) || t.globalStep == finalStep else { return }
         try log(lr: t.lastLR)
     }
@@ -142,7 +135,7 @@ public final class StepLogger {
         let t0 = Trainer.now()
         let t = trainer
         lastLogged = t.globalStep
-        var train: Double? = samplesSinceLog > 0 ? lossSumSinceLog / Double(samplesSinceLog) : nil
+        var train: Double? = tap.flatMap { $0.samples > 0 ? $0.lossSum / Double($0.samples) : nil }
         let batch = train
         if let f = policy.objective { train = f(t) }
         else if policy.evaluateTrain {
@@ -153,7 +146,7 @@ public final class StepLogger {
         }
         var test: (loss: Double, accuracy: Double?)? = nil
         if policy.evaluateTest { test = try t.evaluate(t.data.test) }
-        lossSumSinceLog = 0; samplesSinceLog = 0
+        tap?.lossSum = 0; tap?.samples = 0
         let wall = t0 - start - metricsSeconds
         let m = StepMetrics(step: t.globalStep, epoch: Double(examplesProcessed) / Double(max(samplesPerEpoch, 1)),
                             examples_processed: examplesProcessed, updates: t.globalStep, wall_seconds: wall,
@@ -165,4 +158,26 @@ public final class StepLogger {
         }
         metricsSeconds += Trainer.now() - t0
     }
+}
+
+/// Sits between rank 0's trainer and its reporter: forwards everything, and sums the loss of
+/// every step (× its batch size) for the next step line's `batch_loss`.
+final class LossTap: TrainingReporter, StepMetricsReporter {
+    unowned let trainer: Trainer
+    let inner: TrainingReporter?
+    var lossSum = 0.0
+    var samples = 0
+
+    init(trainer: Trainer, inner: TrainingReporter?) { self.trainer = trainer; self.inner = inner }
+
+    func step(epoch: Int, stepInEpoch: Int, stepsPerEpoch: Int, loss: Double, samplesPerSecond: Double) {
+        let n = trainer.sampler.batchRange(stepInEpoch - 1).count
+        lossSum += loss * Double(n)
+        samples += n
+        inner?.step(epoch: epoch, stepInEpoch: stepInEpoch, stepsPerEpoch: stepsPerEpoch, loss: loss, samplesPerSecond: samplesPerSecond)
+    }
+    func epoch(_ m: EpochMetrics) { inner?.epoch(m) }
+    func done(_ m: DoneMetrics) { inner?.done(m) }
+    func message(_ text: String) { inner?.message(text) }
+    func stepMetrics(_ m: StepMetrics) { (inner as? StepMetricsReporter)?.stepMetrics(m) }
 }
