@@ -243,7 +243,7 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
         }
         let width = shape.reduce(1, *)
         if shape.count != 1 || width != outputs {
-            throw UserError("model '\(text)' ends with \(describe(shape)) outputs but the task needs \(outputs)" +
+            throw UserError("model '\(text)' ends with \(shape.count == 1 ? String(width) : describe(shape)) outputs but the task needs \(outputs)" +
                             (shape.count != 1 ? "; end with flatten and linear:\(outputs)" : "; end the widths with \(outputs)"))
         }
         return Sequential(layers, gradientTail: gradientTail)

@@ -32,6 +32,8 @@ public func blasThreadsPerRank(flag: Int?, localRanks: Int) -> Int {
 /// A communicator for this process: MPI when started by mpirun, else nil.
 public enum World {
     nonisolated(unsafe) static var mpi: MPICommunicator?
+    /// Held for the whole of a `runOnRanks`.
+    static let runLock = NSLock()
 
     /// Initializes MPI once if this process runs under mpirun.
     public static func mpiIfLaunched() throws -> MPICommunicator? {
@@ -46,7 +48,12 @@ public enum World {
 /// Runs `body(comm)` on every rank of the plan: under MPI on this process's rank; otherwise
 /// on `workers` threads. The first failure (by any rank) is rethrown; under MPI it ends the
 /// job through MPI_Abort with its message.
+///
+/// Runs in one process are serialized: OpenBLAS's thread count is process-wide, and two runs
+/// setting it differently at once (e.g. concurrent tests) would change each other's rounding.
 public func runOnRanks<R>(_ plan: RunPlan, _ body: @escaping (Communicator) throws -> R) throws -> R {
+    World.runLock.lock()
+    defer { World.runLock.unlock() }
     if let mpi = try World.mpiIfLaunched() {
         if plan.workers != nil {
             throw UserError("--workers is for runs without mpirun; under mpirun the number of ranks is mpirun's -np (\(mpi.size) here)")
