@@ -109,11 +109,13 @@ public final class Trainer {
                                                   totalSteps: min(total, sampler.batchesPerEpoch * config.epochs),
                                                   globalBatch: globalBatch))
 
-        let micro = min(config.microBatch, max(globalBatch, Trainer.evalChunk))
+        // Activations are sized for the training batch (at most --micro-batch rows); evaluation
+        // walks its fixed 1,000-sample chunks in pieces of this size, so it needs no more memory.
+        let micro = min(config.microBatch, globalBatch)
         xBuffer = Buffer(count: micro * inputSize)
         labelBuffer = Buffer(count: micro)
         targetBuffer = Buffer(count: micro * max(outputs, 1))
-        indexBuffer = Buffer(count: max(micro, Trainer.evalChunk))
+        indexBuffer = Buffer(count: micro)
         exactAccumulator = config.reduction == .exact ? Buffer(count: parameterCount + Tail.size) : nil
         evalScratch = Buffer(count: 4)
         model.reserve(batch: min(micro, max(globalBatch, 1)))
