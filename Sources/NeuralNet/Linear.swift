@@ -53,9 +53,21 @@ public final class Linear<Scalar: NNScalar>: Layer {
                     beta: useBias ? 1 : 0, c: y, ldc: o)
     }
 
-    @_specialize(where Scalar == Float)
     public func backward(x: UnsafePointer<Scalar>, y: UnsafePointer<Scalar>, dy: UnsafePointer<Scalar>,
                          dx: UnsafeMutablePointer<Scalar>?, batch: Int, accumulate: Bool) {
+        parameterGradients(x: x, dy: dy, batch: batch, accumulate: accumulate)
+        if let dx {
+            // dx[batch, i] = dy[batch, o] · W[o, i]
+            Scalar.gemm(transA: false, transB: false, m: batch, n: inFeatures, k: outFeatures,
+                        alpha: 1, a: dy, lda: outFeatures, b: w, ldb: inFeatures, beta: 0, c: dx, ldc: inFeatures)
+        }
+    }
+
+    // Separate from the protocol's `backward` because generic functions with an optional pointer
+    // argument are not specialized (see Conv2D.swift); the bias loop must run specialized.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    private func parameterGradients(x: UnsafePointer<Scalar>, dy: UnsafePointer<Scalar>, batch: Int, accumulate: Bool) {
         let o = outFeatures, i = inFeatures
         // dW[o, i] = dyᵀ[o, batch] · x[batch, i]
         Scalar.gemm(transA: true, transB: false, m: o, n: i, k: batch,
@@ -67,11 +79,6 @@ public final class Linear<Scalar: NNScalar>: Layer {
                 let row = dy + r * o
                 for j in 0..<o { db[j] += row[j] }
             }
-        }
-        if let dx {
-            // dx[batch, i] = dy[batch, o] · W[o, i]
-            Scalar.gemm(transA: false, transB: false, m: batch, n: i, k: o,
-                        alpha: 1, a: dy, lda: o, b: w, ldb: i, beta: 0, c: dx, ldc: i)
         }
     }
 }
