@@ -81,7 +81,10 @@ case "\$host" in
     *) echo "netns-agent: unknown host \$host" >&2; exit 1 ;;
 esac
 echo "\$(date +%T) \$host -> \$ns: \$*" >> "$work/agent.log"
-exec ip netns exec "\$ns" /bin/sh -c "\$*"
+# Its own hostname too (a UTS namespace): OpenMPI tells nodes apart by name, and two "hosts"
+# both called $(hostname) crash OpenMPI 4.1 in MPI_Comm_split_type (a real cluster's nodes
+# have distinct names).
+exec ip netns exec "\$ns" unshare --uts /bin/sh -c "hostname \$ns && \$*"
 AGENT
 chmod +x "$agent"
 
@@ -163,7 +166,24 @@ else
     bad "veth byte counter of $nsA grew by $(( ${tx1:-0} - ${tx0:-0} )) bytes during the nntrain run (expected > 8 MB)"
 fi
 
-# --- 6. a host with different data: fingerprint mismatch ends the job -----------------------
+# --- 6. two ranks per host: shared memory inside each host, MPI_Allreduce between hosts ------
+# Fast mode's default exchange: the ranks of a host sum their gradients in an MPI-3 shared
+# window; the ranks with the same local rank then allreduce their share across the hosts (TCP).
+fargs=(train --train-subset 512 --test-subset 200 --epochs 1 --batch-size 64 --blas-threads 1 --quiet)
+out="$(timeout 180 ip netns exec "$nsA" mpirun -np 4 --host "$ipA:2,$ipB:2" "${mca[@]}" "$bin" "${fargs[@]}" --metrics "$work/h.jsonl" 2>&1)"; rc=$?
+[[ -n "$out" ]] && echo "$out" | sed 's/^/  /'
+"$bin" "${fargs[@]}" --metrics "$work/h1.jsonl" >/dev/null 2>&1
+field() { grep '"event":"done"' "$1" 2>/dev/null | grep -o "\"$2\":[^,}]*" | cut -d: -f2 | tr -d '"'; }
+ex="$(field "$work/h.jsonl" exchange)"
+agree="$(python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print('yes' if abs(a - b) <= 1e-5 * abs(b) else 'no')" \
+         "$(field "$work/h.jsonl" test_loss)" "$(field "$work/h1.jsonl" test_loss)" 2>/dev/null)"
+if [[ $rc == 0 && "$ex" == "shared 2x2" && "$agree" == yes ]]; then
+    ok "4 ranks, 2 per host: shared memory within each host + MPI_Allreduce across hosts (exchange '$ex'); test loss $(field "$work/h.jsonl" test_loss) = one process $(field "$work/h1.jsonl" test_loss) within 1e-5"
+else
+    bad "hierarchical exchange across hosts: exit $rc, exchange '$ex', test loss $(field "$work/h.jsonl" test_loss) vs one process $(field "$work/h1.jsonl" test_loss)"
+fi
+
+# --- 7. a host with different data: fingerprint mismatch ends the job -----------------------
 start=$(date +%s)
 out="$(timeout 180 ip netns exec "$nsA" mpirun "${mca[@]}" \
         -np 1 --host "$ipA:1" "$bin" train --train-subset 512 --test-subset 200 --epochs 1 --quiet : \

@@ -29,11 +29,17 @@ public protocol Communicator: AnyObject {
     /// `received` = concatenation over ranks of each rank's `sent` (all the same length).
     func allGather(_ sent: UnsafeRawBufferPointer, _ received: UnsafeMutableRawBufferPointer) throws
     func barrier() throws
+    /// Maps memory shared by the ranks of this rank's node (collective: every rank calls it
+    /// with the same counts). Nil when ranks share nothing (one rank, or one rank per node,
+    /// or nodes with different numbers of ranks): then use `allReduceSum`.
+    func nodeSharedMemory(sharedCount: Int, slotCount: Int) throws -> NodeSharedMemory?
     /// Ends the whole job with `message` (MPI_Abort under MPI). Never returns.
     func abort(_ message: String, code: Int32) -> Never
 }
 
 extension Communicator {
+    public func nodeSharedMemory(sharedCount: Int, slotCount: Int) throws -> NodeSharedMemory? { nil }
+
     /// Broadcasts a string from root (length first, then bytes).
     public func broadcast(string: String, root: Int = 0) throws -> String {
         var bytes = Array(string.utf8)

@@ -15,6 +15,7 @@ public final class ThreadGroup: @unchecked Sendable {
     fileprivate var slots: [UnsafeMutableRawPointer?]
     fileprivate var scratch: UnsafeMutableRawPointer
     fileprivate var scratchBytes: Int
+    fileprivate var sharedBlock: ThreadSharedBlock?
     /// Set when a rank aborts: every rank waiting or arriving at a barrier then throws.
     private var abortMessage: String?
 
@@ -114,6 +115,23 @@ public final class ThreadCommunicator: Communicator, @unchecked Sendable {
     }
 
     public func barrier() throws { try group.barrier() }
+
+    /// One block of ordinary memory for the group: the shared part, then one slot per rank.
+    public func nodeSharedMemory(sharedCount: Int, slotCount: Int) throws -> NodeSharedMemory? {
+        guard size > 1 else { return nil }
+        let sc = (sharedCount + 15) / 16 * 16, sl = (slotCount + 15) / 16 * 16
+        if rank == 0 { group.sharedBlock = ThreadSharedBlock(count: sc + size * sl) }
+        try group.barrier()
+        var block: ThreadSharedBlock? = group.sharedBlock!
+        try group.barrier()
+        if rank == 0 { group.sharedBlock = nil }   // each rank's view keeps the block alive
+        let base = block!.base
+        let g = group
+        return NodeSharedMemory(localRank: rank, localSize: size, nodes: 1, sharedCount: sharedCount, slotCount: slotCount,
+                                shared: base, slots: (0..<size).map { base + sc + $0 * sl },
+                                barrier: { try g.barrier() }, crossNodeSum: nil,
+                                release: { block = nil })
+    }
 
     /// Marks the group failed (waking the other workers, which then throw) and ends the process
     /// with the message.

@@ -71,6 +71,78 @@ public final class MPICommunicator: Communicator {
 
     public func barrier() throws { try MPICommunicator.check(MPI_Barrier(comm), "MPI_Barrier") }
 
+    /// An MPI-3 shared-memory window over this node's ranks (MPI_Comm_split_type with
+    /// MPI_COMM_TYPE_SHARED, MPI_Win_allocate_shared): local rank 0's segment holds the shared
+    /// part and its slot, every other rank's segment its slot. The barrier is MPI_Win_sync,
+    /// MPI_Barrier on the node, MPI_Win_sync (the unified memory model's fence, in a
+    /// lock_all epoch). With several nodes, `crossNodeSum` is MPI_Allreduce over the ranks
+    /// with the same local rank (MPI_Comm_split by local rank).
+    public func nodeSharedMemory(sharedCount: Int, slotCount: Int) throws -> NodeSharedMemory? {
+        guard size > 1 else { return nil }
+        var node: MPI_Comm? = nil
+        try MPICommunicator.check(MPI_Comm_split_type(comm, cmpi_comm_type_shared(), Int32(rank), cmpi_info_null(), &node),
+                                  "MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)")
+        var lr: Int32 = 0, ls: Int32 = 0
+        try MPICommunicator.check(MPI_Comm_rank(node, &lr), "MPI_Comm_rank(node)")
+        try MPICommunicator.check(MPI_Comm_size(node, &ls), "MPI_Comm_size(node)")
+        // Every node must hold the same number of ranks, so that the ranks with one local rank
+        // own the same share everywhere; otherwise (and with one rank per node) use allreduce.
+        let counts = try allGather(UInt64(ls))
+        if ls == 1 || counts.contains(where: { $0 != UInt64(ls) }) {
+            _ = MPI_Comm_free(&node)
+            return nil
+        }
+        let nodes = size / Int(ls)
+        var cross: MPI_Comm? = nil
+        if nodes > 1 {
+            try MPICommunicator.check(MPI_Comm_split(comm, lr, Int32(rank), &cross), "MPI_Comm_split(local rank)")
+        }
+        let sc = (sharedCount + 15) / 16 * 16, sl = (slotCount + 15) / 16 * 16
+        let bytes = MPI_Aint((lr == 0 ? sc + sl : sl) * MemoryLayout<Float>.stride)
+        var info: MPI_Info? = nil
+        try MPICommunicator.check(MPI_Info_create(&info), "MPI_Info_create")
+        // Each rank's segment on its own pages, first touched by that rank.
+        _ = MPI_Info_set(info, "alloc_shared_noncontig", "true")
+        var base: UnsafeMutableRawPointer? = nil
+        var win: MPI_Win? = nil
+        let rc = withUnsafeMutablePointer(to: &base) {
+            MPI_Win_allocate_shared(bytes, Int32(MemoryLayout<Float>.stride), info, node, UnsafeMutableRawPointer($0), &win)
+        }
+        _ = MPI_Info_free(&info)
+        try MPICommunicator.check(rc, "MPI_Win_allocate_shared(\(Int(bytes) >> 20) MiB)")
+        var shared: UnsafeMutablePointer<Float>? = nil
+        var slots: [UnsafeMutablePointer<Float>] = []
+        for r in 0..<ls {
+            var segment: MPI_Aint = 0, unit: Int32 = 0
+            var p: UnsafeMutableRawPointer? = nil
+            let rc = withUnsafeMutablePointer(to: &p) { MPI_Win_shared_query(win, r, &segment, &unit, UnsafeMutableRawPointer($0)) }
+            try MPICommunicator.check(rc, "MPI_Win_shared_query")
+            guard let f = p?.assumingMemoryBound(to: Float.self) else { throw CommunicatorError("MPI_Win_shared_query gave no memory for local rank \(r)") }
+            if r == 0 { shared = f; slots.append(f + sc) } else { slots.append(f) }
+        }
+        try MPICommunicator.check(MPI_Win_lock_all(cmpi_mode_nocheck(), win), "MPI_Win_lock_all")
+        let w = win, n = node, c = cross
+        let barrier: () throws -> Void = {
+            try MPICommunicator.check(MPI_Win_sync(w), "MPI_Win_sync")
+            try MPICommunicator.check(MPI_Barrier(n), "MPI_Barrier(node)")
+            try MPICommunicator.check(MPI_Win_sync(w), "MPI_Win_sync")
+        }
+        let crossSum: ((UnsafeMutableBufferPointer<Float>) throws -> Void)? = c == nil ? nil : { b in
+            guard b.count > 0 else { return }
+            try MPICommunicator.check(MPI_Allreduce(cmpi_in_place(), b.baseAddress, Int32(b.count), cmpi_float(), cmpi_op_sum(), c),
+                                      "MPI_Allreduce(float, sum, across nodes)")
+        }
+        let release: () throws -> Void = {
+            var w2 = w, n2 = n, c2 = c
+            try MPICommunicator.check(MPI_Win_unlock_all(w2), "MPI_Win_unlock_all")
+            try MPICommunicator.check(MPI_Win_free(&w2), "MPI_Win_free")
+            _ = MPI_Comm_free(&n2)
+            if c2 != nil { _ = MPI_Comm_free(&c2) }
+        }
+        return NodeSharedMemory(localRank: Int(lr), localSize: Int(ls), nodes: nodes, sharedCount: sharedCount, slotCount: slotCount,
+                                shared: shared!, slots: slots, barrier: barrier, crossNodeSum: crossSum, release: release)
+    }
+
     /// Prints the message (prefixed with the rank) and calls MPI_Abort, which ends every rank.
     public func abort(_ message: String, code: Int32) -> Never {
         FileHandle.standardError.write(Data("nntrain: error (rank \(rank) of \(size)): \(message)\n".utf8))

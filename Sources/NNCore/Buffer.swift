@@ -7,6 +7,9 @@ public final class Buffer<Element>: @unchecked Sendable {
     /// The first element. Valid for `count` elements until the buffer is released.
     public let pointer: UnsafeMutablePointer<Element>
     public let count: Int
+    /// What keeps borrowed storage alive; nil when the buffer allocated its own.
+    private let owner: AnyObject?
+    private let owns: Bool
 
     /// Allocates `count` elements set to `value`.
     public init(count: Int, repeating value: Element) {
@@ -14,9 +17,21 @@ public final class Buffer<Element>: @unchecked Sendable {
         self.count = count
         pointer = .allocate(capacity: max(count, 1))
         pointer.initialize(repeating: value, count: count)
+        owner = nil
+        owns = true
+    }
+
+    /// A view of `count` elements of memory allocated elsewhere (e.g. shared with other
+    /// processes); `owner` is retained as long as the buffer lives. Nothing is freed here.
+    public init(borrowing pointer: UnsafeMutablePointer<Element>, count: Int, owner: AnyObject?) {
+        self.pointer = pointer
+        self.count = count
+        self.owner = owner
+        owns = false
     }
 
     deinit {
+        guard owns else { return }
         pointer.deinitialize(count: count)
         pointer.deallocate()
     }

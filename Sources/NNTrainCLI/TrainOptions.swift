@@ -57,6 +57,8 @@ struct TrainOptions: ParsableArguments {
     var shuffle: String?
     @Option(help: ArgumentHelp("Gradient combination across ranks: fast (one float allreduce) or exact (bit-identical for any number of ranks) (default: \(d.reduction.rawValue))", valueName: "mode"))
     var reduction: String?
+    @Option(help: ArgumentHelp("How fast mode moves gradients: shared (ranks of one node sum them in shared memory; nodes allreduce) or allreduce (one allreduce of the whole buffer) (default: \(d.exchange.rawValue))", valueName: "mode"))
+    var exchange: String?
     @Option(help: ArgumentHelp("Logical shards per global batch in exact mode (default: \(d.shards))", valueName: "n"))
     var shards: String?
     @Option(help: ArgumentHelp("Learning-rate schedule: constant, step, exponential, plateau, cosine (default: \(d.schedule.rawValue))", valueName: "name"))
@@ -107,7 +109,7 @@ struct TrainOptions: ParsableArguments {
             ("init", initScheme), ("optimizer", optimizer), ("lr", lr), ("momentum", momentum), ("nesterov", nesterov),
             ("weight-decay", weightDecay), ("l2", l2), ("batch-size", batchSize), ("micro-batch", microBatch),
             ("epochs", epochs), ("steps", steps), ("seed", seed), ("metrics", metrics), ("train-subset", trainSubset),
-            ("test-subset", testSubset), ("shuffle", shuffle), ("reduction", reduction), ("shards", shards),
+            ("test-subset", testSubset), ("shuffle", shuffle), ("reduction", reduction), ("exchange", exchange), ("shards", shards),
             ("schedule", schedule), ("milestones", milestones), ("gamma", gamma), ("plateau-patience", plateauPatience),
             ("plateau-factor", plateauFactor), ("plateau-threshold", plateauThreshold), ("plateau-cooldown", plateauCooldown),
             ("plateau-monitor", plateauMonitor), ("min-lr", minLR), ("warmup-steps", warmupSteps), ("scale-lr", scaleLR),

@@ -47,13 +47,22 @@ public struct OptimizerConfig: Sendable, Equatable, Codable {
 public final class Optimizer<Scalar: NNScalar> {
     public let config: OptimizerConfig
     /// Optimizer state: momentum buffer for SGD; first and second moments for Adam.
-    public let state: [Buffer<Scalar>]
+    public private(set) var state: [Buffer<Scalar>]
     /// Number of updates taken (Adam's t).
     public var stepCount: Int = 0
 
     public init(_ config: OptimizerConfig, parameterCount: Int) {
         self.config = config
         state = (0..<config.stateBuffers).map { _ in Buffer(count: parameterCount) }
+    }
+
+    /// Moves the state onto other storage (one buffer per state tensor, same sizes), copying
+    /// the current values when `copy` is true.
+    public func rebind(state newState: [Buffer<Scalar>], copy: Bool = true) {
+        precondition(newState.count == state.count && zip(newState, state).allSatisfy { $0.count == $1.count },
+                     "rebind: optimizer state of the wrong shape")
+        if copy { for (n, o) in zip(newState, state) where n.pointer != o.pointer { n.pointer.update(from: o.pointer, count: o.count) } }
+        state = newState
     }
 
     /// Names of the state tensors, for checkpoints.
@@ -69,9 +78,18 @@ public final class Optimizer<Scalar: NNScalar> {
     /// - Parameters:
     ///   - w: parameters, n values, updated in place.
     ///   - g: the averaged gradient, n values (read only... except that weight decay is folded in a register).
-    @_specialize(where Scalar == Float)
     public func step(_ w: UnsafeMutablePointer<Scalar>, _ g: UnsafePointer<Scalar>, count n: Int, lr: Double) {
+        step(w, g, range: 0..<n, lr: lr)
+    }
+
+    /// Applies one update to elements `range` only: w[i] and the state at i, from g[i]. Ranks
+    /// that share one parameter buffer each update their own range (the step count advances
+    /// once per call, so every rank calls it once per step).
+    @_specialize(where Scalar == Float)
+    public func step(_ w0: UnsafeMutablePointer<Scalar>, _ g0: UnsafePointer<Scalar>, range: Range<Int>, lr: Double) {
         stepCount += 1
+        let n = range.count, lo = range.lowerBound
+        let w = w0 + lo, g = g0 + lo
         let eta = Scalar(lr)
         let wd = Scalar(config.weightDecay)
         switch config.kind {
@@ -81,7 +99,7 @@ public final class Optimizer<Scalar: NNScalar> {
                 else { for i in 0..<n { w[i] -= eta * (g[i] + wd * w[i]) } }
             } else {
                 let mu = Scalar(config.momentum)
-                let v = state[0].pointer
+                let v = state[0].pointer + lo
                 if config.nesterov {
                     for i in 0..<n {
                         let gi = g[i] + wd * w[i]
@@ -104,7 +122,7 @@ public final class Optimizer<Scalar: NNScalar> {
             let stepSize = Scalar(lr / bc1)
             let sqrtBc2 = Scalar(bc2.squareRoot())
             let eps = Scalar(config.epsilon)
-            let m = state[0].pointer, v = state[1].pointer
+            let m = state[0].pointer + lo, v = state[1].pointer + lo
             for i in 0..<n {
                 let gi = g[i] + wd * w[i]
                 let mi = b1 * m[i] + (1 - b1) * gi

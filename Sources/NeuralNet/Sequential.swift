@@ -10,9 +10,9 @@ import NNCore
 public final class Sequential<Scalar: NNScalar> {
     public let layers: [any Layer<Scalar>]
     /// All parameters, layer after layer.
-    public let parameters: Buffer<Scalar>
+    public private(set) var parameters: Buffer<Scalar>
     /// dL/dθ in the same layout as `parameters` (plus `gradientTail` scalars after them).
-    public let gradients: Buffer<Scalar>
+    public private(set) var gradients: Buffer<Scalar>
     /// Offset of each layer's slice in the flat buffers.
     public let offsets: [Int]
     public private(set) var capacity = 0
@@ -38,6 +38,22 @@ public final class Sequential<Scalar: NNScalar> {
         gradients = Buffer(count: total + gradientTail)
         for (k, l) in layers.enumerated() {
             l.bind(parameters: parameters.pointer + offs[k], gradients: gradients.pointer + offs[k])
+        }
+    }
+
+    /// Moves the model onto other storage (e.g. memory shared between processes): the
+    /// parameters are copied into `parameters`, every layer is bound to the new buffers, and
+    /// the old ones are released. `gradients` must hold as many scalars as the current one.
+    public func rebind(parameters newParameters: Buffer<Scalar>, gradients newGradients: Buffer<Scalar>, copyParameters: Bool = true) {
+        precondition(newParameters.count == parameters.count && newGradients.count == gradients.count,
+                     "rebind: buffers of \(newParameters.count)/\(newGradients.count) scalars for a model of \(parameters.count)/\(gradients.count)")
+        if copyParameters && newParameters.pointer != parameters.pointer {
+            newParameters.pointer.update(from: parameters.pointer, count: parameters.count)
+        }
+        parameters = newParameters
+        gradients = newGradients
+        for (k, l) in layers.enumerated() {
+            l.bind(parameters: parameters.pointer + offsets[k], gradients: gradients.pointer + offsets[k])
         }
     }
 

@@ -30,6 +30,9 @@ public struct DoneMetrics: Codable, Sendable, Equatable {
     public var samples_per_second: Double
     public var world_size: Int
     public var reduction: String
+    /// How fast-mode gradients moved: "allreduce", or "shared NxL" (N nodes of L ranks that
+    /// summed them in shared memory); "allreduce" also for exact mode and one rank.
+    public var exchange: String = "allreduce"
     public var parameters: Int
     public var parameters_sha256: String
     /// "completed", "stopped" (signal) or "steps" (--steps reached).

@@ -13,6 +13,16 @@ public enum Reduction: String, Sendable, Codable, CaseIterable {
     case exact
 }
 
+/// How a fast-mode step moves gradients between ranks (exact mode always uses its Int64 allreduce).
+public enum GradientExchange: String, Sendable, Codable, CaseIterable {
+    /// Ranks on one node sum each other's gradients in shared memory, each its own share, and
+    /// update their share of the one shared copy of the parameters; nodes meet in an
+    /// MPI_Allreduce of each share. Falls back to `allreduce` where ranks share no memory.
+    case shared
+    /// One MPI_Allreduce (or the workers' equivalent) of the whole gradient buffer per step.
+    case allreduce
+}
+
 /// The configuration of one training run.
 public struct TrainConfig: Sendable, Codable, Equatable {
     public var dataset = "fashion-mnist"
@@ -42,6 +52,7 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var testSubset: Int? = nil
     public var shuffle = true
     public var reduction = Reduction.fast
+    public var exchange = GradientExchange.shared
     /// Logical shards per global batch in exact mode (independent of the number of ranks).
     public var shards = 4
     public var schedule = ScheduleKind.cosine

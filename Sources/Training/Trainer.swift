@@ -60,6 +60,8 @@ public final class Trainer {
     let evalScratch: Buffer<Int64>
     var computeSeconds = 0.0
     var commSeconds = 0.0
+    /// Set while `run` trains with `--exchange shared` (Trainer+SharedExchange.swift).
+    var shared: SharedExchange?
 
     /// 2⁴⁰: exact mode's fixed-point scale. Gradient values are rounded to multiples of 2⁻⁴⁰
     /// (≈ 9·10⁻¹³) and summed as Int64, which is associative: any grouping, any rank count,
@@ -214,6 +216,28 @@ public final class Trainer {
             lossSum = a[P + Tail.overflow] > 0 ? .nan : Double(a[P + Tail.lossSum]) * inv
             precondition(a[P + Tail.count] == Int64(count), "exact reduction lost samples")
             globalStop = a[P + Tail.stop] > 0
+        } else if let sh = shared {
+            let mine = Sampler.slice(range, part: comm.rank, of: comm.size)
+            let l = gradient(positions: mine, scale: scale)
+            g[P + Tail.lossSum] = Float(l)
+            g[P + Tail.count] = Float(mine.count)
+            g[P + Tail.stop] = stopLocal ? 1 : 0
+            g[P + Tail.overflow] = 0
+            let t1 = Trainer.now(); computeSeconds += t1 - t0; t0 = t1
+            let r = try sharedReduce(sh)
+            commSeconds += Trainer.now() - t0; t0 = Trainer.now()
+            precondition(r.count == count, "shared-memory reduction lost samples")
+            let meanLoss = r.lossSum / Double(count) + config.l2 * r.sumSquares
+            if !r.finite || !meanLoss.isFinite {
+                throw UserError("non-finite \(meanLoss.isFinite ? "gradient" : "loss (\(meanLoss))") at step \(globalStep + 1) (epoch \(epoch + 1)); the run diverged: lower the learning rate (--lr, now \(schedule.lr(step: globalStep, epoch: epoch)))")
+            }
+            let lr = schedule.lr(step: globalStep, epoch: epoch)
+            lastLR = lr
+            optimizer.step(model.parameters.pointer, g, range: sh.parameterShare, lr: lr)
+            computeSeconds += Trainer.now() - t0; t0 = Trainer.now()
+            try sh.memory.barrier()                                        // C: the update is complete
+            commSeconds += Trainer.now() - t0
+            return finishStep(meanLoss: meanLoss, count: count, stop: r.stop)
         } else {
             let mine = Sampler.slice(range, part: comm.rank, of: comm.size)
             let l = gradient(positions: mine, scale: scale)
@@ -251,11 +275,16 @@ public final class Trainer {
         lastLR = lr
         optimizer.step(w, g, count: P, lr: lr)
         computeSeconds += Trainer.now() - t0
+        return finishStep(meanLoss: meanLoss, count: count, stop: globalStop)
+    }
+
+    /// Advances the position and the epoch's loss after an update.
+    private func finishStep(meanLoss: Double, count: Int, stop: Bool) -> Double {
         globalStep += 1
         stepInEpoch += 1
         epochLossSum += meanLoss * Double(count)
         epochSamples += count
-        if globalStop { stopped = true }
+        if stop { stopped = true }
         return meanLoss
     }
 
@@ -317,6 +346,7 @@ public final class Trainer {
         var processed = globalStep * globalBatch
         let processedBefore = processed   // a resumed run's throughput counts only its own samples
         var status = "completed"
+        try attachSharedExchange()
         outer: while epoch < config.epochs {
             let epochStart = Trainer.now()
             computeSeconds = 0; commSeconds = 0
@@ -370,11 +400,13 @@ public final class Trainer {
             if globalStep >= totalSteps { status = "steps"; break }
         }
         if last == nil || status != "completed" { last = try evaluate(data.test) }
+        let exchange = shared.map { "shared \($0.memory.nodes)x\($0.memory.localSize)" } ?? "allreduce"
+        try detachSharedExchange()
         let seconds = Trainer.now() - start
         let done = DoneMetrics(epochs: epoch, steps: globalStep, train_loss: lastTrain, test_loss: last?.loss,
                                test_accuracy: last?.accuracy ?? nil, seconds: seconds,
                                samples_per_second: Double(processed - processedBefore) / max(seconds, 1e-9),
-                               world_size: comm.size, reduction: config.reduction.rawValue,
+                               world_size: comm.size, reduction: config.reduction.rawValue, exchange: exchange,
                                parameters: parameterCount, parameters_sha256: model.parametersSHA256, status: status)
         reporter?.done(done)
         return done

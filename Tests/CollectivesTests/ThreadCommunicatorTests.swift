@@ -86,3 +86,49 @@ func onThreads<R>(_ n: Int, _ body: @escaping (ThreadCommunicator) throws -> R) 
         #expect(b == [1, 2] && s.size == 1 && s.rank == 0)
     }
 }
+
+@Suite struct NodeSharedMemoryTests {
+    @Test(arguments: [2, 3, 4])
+    func sharesPartitionTheBufferOnCacheLines(_ n: Int) throws {
+        let results = onThreads(n) { c -> [Range<Int>] in
+            let m = try #require(try c.nodeSharedMemory(sharedCount: 10, slotCount: 20))
+            defer { try? m.release() }
+            return [1, 15, 16, 1000, 1_863_694].map { m.share(of: $0, rank: c.rank) }
+        }
+        let shares = try results.map { try $0.get() }
+        for (k, count) in [1, 15, 16, 1000, 1_863_694].enumerated() {
+            var next = 0
+            for r in 0..<n {
+                let s = shares[r][k]
+                #expect(s.lowerBound == min(next, count), "count \(count) rank \(r): \(s)")
+                #expect(s.lowerBound % 16 == 0 || s.isEmpty)
+                next = s.upperBound
+            }
+            #expect(next == count)
+        }
+    }
+
+    @Test func slotsAndSharedPartAreOneMemoryForAllRanks() throws {
+        let n = 3
+        let results = onThreads(n) { c -> [Float] in
+            let m = try #require(try c.nodeSharedMemory(sharedCount: 5, slotCount: 7))
+            #expect(m.localRank == c.rank && m.localSize == n && m.nodes == 1 && !m.spansNodes)
+            for i in 0..<7 { m.slot(c.rank)[i] = Float(10 * c.rank + i) }
+            if c.rank == 0 { for i in 0..<5 { m.shared[i] = Float(100 + i) } }
+            try m.barrier()
+            // Every rank reads every slot and the shared part; the owner of i holds element i.
+            var seen: [Float] = (0..<n).flatMap { r in (0..<7).map { m.slot(r)[$0] } } + (0..<5).map { m.shared[$0] }
+            seen.append(Float(m.owner(of: 6, count: 7)))
+            try m.barrier()
+            try m.release()
+            return seen
+        }
+        let expected: [Float] = (0..<n).flatMap { r in (0..<7).map { Float(10 * r + $0) } } + (0..<5).map { Float(100 + $0) } + [0]
+        for r in results { #expect(try r.get() == expected) }
+    }
+
+    @Test func oneRankHasNoSharedMemory() throws {
+        let r = onThreads(1) { c in try c.nodeSharedMemory(sharedCount: 4, slotCount: 4) == nil }
+        #expect(try r[0].get())
+    }
+}

@@ -47,6 +47,29 @@ func done(_ path: String) throws -> [String: Any] {
         }
     }
 
+    @Test func sharedExchangeUnderMPIGivesTheWorkersBits() throws {
+        // Ranks of one node sum their gradients in shared memory in rank order, as the
+        // in-process workers do: the same parameters bit for bit, and the allreduce path agrees.
+        let d = temporaryDirectory()
+        for n in [2, 4] {
+            let r = try mpirun(["-np", "\(n)", nntrainBinary] + smallJob + ["--metrics", "\(d)/np\(n).jsonl"])
+            #expect(r.status == 0 && !r.timedOut, "np \(n): \(r.stderr)")
+            let w = try nntrain(smallJob + ["--workers", "\(n)", "--metrics", "\(d)/w\(n).jsonl"])
+            #expect(w.status == 0, "workers \(n): \(w.stderr)")
+            let a = try done("\(d)/np\(n).jsonl"), b = try done("\(d)/w\(n).jsonl")
+            #expect(a["exchange"] as? String == "shared 1x\(n)")
+            #expect(a["parameters_sha256"] as? String == b["parameters_sha256"] as? String, "np \(n) vs workers \(n)")
+            let x = try mpirun(["-np", "\(n)", nntrainBinary] + smallJob + ["--exchange", "allreduce", "--metrics", "\(d)/ar\(n).jsonl"])
+            #expect(x.status == 0, "\(x.stderr)")
+            let c = try done("\(d)/ar\(n).jsonl")
+            #expect(c["exchange"] as? String == "allreduce")
+            for key in ["train_loss", "test_loss"] {
+                let u = a[key] as! Double, v = c[key] as! Double
+                #expect(abs(u - v) <= 1e-5 * abs(v), "np \(n) \(key): shared \(u) vs allreduce \(v)")
+            }
+        }
+    }
+
     @Test func onlyRankZeroWrites() throws {
         let d = temporaryDirectory()
         let r = try mpirun(["-np", "2", nntrainBinary, "train", "--dataset", "xor", "--model", "linear", "--epochs", "2",

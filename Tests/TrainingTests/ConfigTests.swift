@@ -17,7 +17,7 @@ import NNCore
     @Test func everyListedKeyIsAccepted() throws {
         let samples = ["dataset": "xor", "data": "/tmp", "model": "linear", "activation": "relu", "loss": "mse",
                        "init": "he", "optimizer": "adam", "nesterov": "false", "batch-size": "8", "seed": "3",
-                       "metrics": "/tmp/m.jsonl", "shuffle": "yes", "reduction": "fast", "schedule": "cosine",
+                       "metrics": "/tmp/m.jsonl", "shuffle": "yes", "reduction": "fast", "exchange": "allreduce", "schedule": "cosine",
                        "milestones": "2", "plateau-monitor": "test", "scale-lr": "on", "csv-regression": "no"]
         for key in TrainConfig.keys {
             var c = TrainConfig()

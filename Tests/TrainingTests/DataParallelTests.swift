@@ -74,6 +74,30 @@ func fashionConfig() -> TrainConfig {
         #expect(relativeDifference(ref, fast) <= 1e-4)
     }
 
+    @Test func sharedExchangeGivesTheAllreduceBits() throws {
+        // --exchange shared sums the ranks' gradients in rank order, as the workers' allreduce
+        // does, so the parameters are the same bits: with momentum (one state buffer), Adam
+        // (two), L2 regularization, an uneven last batch, and 2 or 3 ranks (uneven shares).
+        let data = try DataParallelTests.fashion.get()
+        var sgd = fashionConfig(); sgd.momentum = 0.9; sgd.l2 = 1e-4
+        var adam = fashionConfig(); adam.optimizer = .adam; adam.momentum = 0; adam.lr = 1e-3
+        for c0 in [sgd, adam] {
+            for n in [2, 3] {
+                var c = c0
+                c.exchange = .shared
+                let (s, sd) = try trainParameters(c, workers: n, data: data)
+                c.exchange = .allreduce
+                let (a, ad) = try trainParameters(c, workers: n, data: data)
+                #expect(sd.exchange == "shared 1x\(n)" && ad.exchange == "allreduce")
+                #expect(s == a, "\(c.optimizer) workers \(n): relative difference \(relativeDifference(s, a))")
+                #expect(sd.parameters_sha256 == ad.parameters_sha256)
+                // The L2 term's Σθ² is summed per share, so the reported loss may differ in the last bits.
+                #expect(abs(sd.train_loss! - ad.train_loss!) <= 1e-6 * abs(ad.train_loss!))
+                #expect(sd.steps == 50)
+            }
+        }
+    }
+
     @Test func ranksWithoutSamplesStillJoin() throws {
         // Batch 3 over 4 workers: one rank has no sample in every step; the last batch has 1.
         var c = TrainConfig()

@@ -1,0 +1,85 @@
+// NodeSharedMemory: memory that the ranks of one node (one machine) map together, so that a
+// training step can sum the gradients of the node's ranks in place instead of copying them
+// through an allreduce (see docs/architecture.md, "Gradient exchange").
+//
+// MPI provides it with MPI-3 shared-memory windows (MPI_Comm_split_type + MPI_Win_allocate_shared);
+// the in-process workers with ordinary memory. Ranks of other nodes are reached through
+// `crossNodeSum`, an MPI_Allreduce among the ranks that have the same local rank.
+
+/// One rank's view of its node's shared memory.
+///
+/// Layout: `shared` holds `sharedCount` floats every local rank reads and writes (parameters,
+/// optimizer state); `slot(r)` holds `slotCount` floats that local rank r writes and every
+/// local rank may read (its gradients). Who writes what when is the caller's protocol;
+/// `barrier()` orders it: every write made before a rank's barrier is visible to every rank
+/// after its own barrier.
+public final class NodeSharedMemory {
+    public let localRank: Int
+    public let localSize: Int
+    /// Number of nodes (each with `localSize` ranks).
+    public let nodes: Int
+    public let sharedCount: Int
+    public let slotCount: Int
+    public let shared: UnsafeMutablePointer<Float>
+    private let slots: [UnsafeMutablePointer<Float>]
+    private let barrierBody: () throws -> Void
+    private let crossNodeBody: ((UnsafeMutableBufferPointer<Float>) throws -> Void)?
+    private var releaseBody: (() throws -> Void)?
+
+    public init(localRank: Int, localSize: Int, nodes: Int, sharedCount: Int, slotCount: Int,
+                shared: UnsafeMutablePointer<Float>, slots: [UnsafeMutablePointer<Float>],
+                barrier: @escaping () throws -> Void,
+                crossNodeSum: ((UnsafeMutableBufferPointer<Float>) throws -> Void)?,
+                release: @escaping () throws -> Void) {
+        precondition(slots.count == localSize && localRank >= 0 && localRank < localSize)
+        self.localRank = localRank; self.localSize = localSize; self.nodes = nodes
+        self.sharedCount = sharedCount; self.slotCount = slotCount
+        self.shared = shared; self.slots = slots
+        barrierBody = barrier; crossNodeBody = crossNodeSum; releaseBody = release
+    }
+
+    /// Local rank r's slot.
+    public func slot(_ r: Int) -> UnsafeMutablePointer<Float> { slots[r] }
+
+    /// Waits for every local rank; orders memory as described above.
+    public func barrier() throws { try barrierBody() }
+
+    /// Whether ranks on other nodes take part (then `crossNodeSum` must be called).
+    public var spansNodes: Bool { crossNodeBody != nil }
+
+    /// Sums `buffer` in place over the ranks of all nodes that have this local rank.
+    public func crossNodeSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+        try crossNodeBody?(buffer)
+    }
+
+    /// The part of 0..<count that local rank r reduces: contiguous, in rank order, with
+    /// boundaries on multiples of 16 elements (64 bytes) so no two ranks write one cache line.
+    public func share(of count: Int, rank r: Int) -> Range<Int> {
+        let chunk = ((count + localSize - 1) / localSize + 15) / 16 * 16
+        let lo = min(r * chunk, count)
+        return lo..<min(lo + chunk, count)
+    }
+
+    /// The local rank whose share of 0..<count holds element i.
+    public func owner(of i: Int, count: Int) -> Int {
+        let chunk = ((count + localSize - 1) / localSize + 15) / 16 * 16
+        return min(i / max(chunk, 1), localSize - 1)
+    }
+
+    /// Frees the memory (collective over the node's ranks; every pointer above dies).
+    public func release() throws {
+        guard let body = releaseBody else { return }
+        releaseBody = nil
+        try body()
+    }
+}
+
+/// Plain memory shared by the threads of one ThreadGroup.
+final class ThreadSharedBlock: @unchecked Sendable {
+    let base: UnsafeMutablePointer<Float>
+    init(count: Int) {
+        base = .allocate(capacity: max(count, 1))
+        base.initialize(repeating: 0, count: count)
+    }
+    deinit { base.deallocate() }
+}
