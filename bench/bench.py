@@ -207,20 +207,26 @@ def suite_single(a, log):
 
 def suite_dp(a, log):
     nn = Contender("nntrain, mpirun -np 2", nntrain_argv(a, 256, []), base_env(), mpi_np=2)
+    na = Contender("nntrain --exchange allreduce, mpirun -np 2", nntrain_argv(a, 256, ["--exchange", "allreduce"]), base_env(), mpi_np=2)
     mp = Contender("numpy + mpi4py, mpirun -np 2", py_argv("mlp_mpi4py.py", a, 256), peer_env(1), mpi_np=2)
     dd = Contender("PyTorch DDP gloo, 2 × 1 thread", py_argv("mlp_ddp.py", a, 256, ["--threads", "1"]), peer_env(1), mpi_np=2)
-    rounds([nn, mp, dd], a, log, "dp")
+    everyone = [nn, na, mp, dd]
+    rounds(everyone, a, log, "dp")
     r1, r2 = ratio_line(nn, mp), ratio_line(nn, dd)
+    q1, q2 = ratio_line(na, mp), ratio_line(na, dd)
     core = {r.get("blas_core") for r in mp.runs}
-    return {"contenders": [nn, mp, dd], "md": "\n".join([
+    per = lambda c, k: median([r[k] for r in c.runs]) * 1e3
+    return {"contenders": everyone, "md": "\n".join([
         "Commands (run by `python3 bench/bench.py dp`):", "",
-        "```", nn.display_command(), mp.display_command(), dd.display_command(), "```", "",
-        table([nn, mp, dd], nn), "",
-        f"numpy's OpenBLAS kernel in the mpi4py peer: {', '.join(sorted(map(str, core)))}; nntrain comm per step (median): "
-        f"{median([r['comm_per_step'] for r in nn.runs]) * 1e3:.2f} ms, compute per step {median([r['compute_per_step'] for r in nn.runs]) * 1e3:.2f} ms.", "",
+        "```"] + [c.display_command() for c in everyone] + ["```", "",
+        table(everyone, nn), "",
+        f"numpy's OpenBLAS kernel in the mpi4py peer: {', '.join(sorted(map(str, core)))}. nntrain per step (medians): "
+        f"shared exchange {per(nn, 'compute_per_step'):.2f} ms compute + {per(nn, 'comm_per_step'):.2f} ms exchange; "
+        f"allreduce {per(na, 'compute_per_step'):.2f} ms compute + {per(na, 'comm_per_step'):.2f} ms allreduce.", "",
         f"- nntrain ÷ mpi4py: **{r1[0]:.2f}×** (per-repetition median {r1[1]:.2f}, range {r1[2]:.2f}–{r1[3]:.2f}). Target ≥ 1.2×: **{'met' if r1[0] >= 1.2 else 'missed'}**.",
         f"- nntrain ÷ DDP: **{r2[0]:.2f}×** (per-repetition median {r2[1]:.2f}, range {r2[2]:.2f}–{r2[3]:.2f}). Target ≥ 1.5×: **{'met' if r2[0] >= 1.5 else 'missed'}**.",
-        f"- Peak RSS per nntrain rank: {max(max(r['rss_kb']) for r in nn.runs) / 1024:.0f} MB (target ≤ 150 MB).",
+        f"- with `--exchange allreduce` (the same algorithm as the peers' exchange): ÷ mpi4py {q1[0]:.2f}× (range {q1[2]:.2f}–{q1[3]:.2f}), ÷ DDP {q2[0]:.2f}× (range {q2[2]:.2f}–{q2[3]:.2f}).",
+        f"- Peak RSS per nntrain rank: {max(max(r['rss_kb']) for r in nn.runs) / 1024:.0f} MB (target ≤ 150 MB); with allreduce {max(max(r['rss_kb']) for r in na.runs) / 1024:.0f} MB.",
     ])}
 
 
@@ -235,13 +241,15 @@ def build_allreduce(out):
 def suite_allreduce(a, log):
     exe = build_allreduce(a.out)
     count = PARAMS + TAIL
-    nn = Contender("nntrain, mpirun -np 2", nntrain_argv(a, 256, []), base_env(), mpi_np=2)
+    nn = Contender("nntrain --exchange allreduce, mpirun -np 2", nntrain_argv(a, 256, ["--exchange", "allreduce"]), base_env(), mpi_np=2)
+    sh = Contender("nntrain (shared exchange), mpirun -np 2", nntrain_argv(a, 256, []), base_env(), mpi_np=2)
     raw_runs = []
     for rep in range(a.reps):
-        for which in (("raw", "nn") if rep % 2 else ("nn", "raw")):
-            if which == "nn":
-                r = nn.run(a, log)
-                print(f"  [allreduce rep {rep + 1}] nntrain comm/step {r['comm_per_step'] * 1e3:.2f} ms", file=sys.stderr, flush=True)
+        for which in (("raw", "nn", "sh") if rep % 2 else ("nn", "sh", "raw")):
+            if which in ("nn", "sh"):
+                c = nn if which == "nn" else sh
+                r = c.run(a, log)
+                print(f"  [allreduce rep {rep + 1}] {c.name} comm/step {r['comm_per_step'] * 1e3:.2f} ms", file=sys.stderr, flush=True)
             else:
                 argv = mpirun(2) + [exe, str(count), str(a.iters), "10"]
                 p = subprocess.run(argv, env=base_env(), capture_output=True, text=True, check=True)
@@ -253,16 +261,18 @@ def suite_allreduce(a, log):
     raw_med = median([j["median_seconds"] for j in raw_runs])
     raw_mean = median([j["mean_seconds"] for j in raw_runs])
     raw_min = min(j["min_seconds"] for j in raw_runs)
+    sh_comm = median([r["comm_per_step"] for r in sh.runs])
     ratio = nn_comm / raw_mean
-    return {"contenders": [nn], "raw": raw_runs, "md": "\n".join([
+    return {"contenders": [nn, sh], "raw": raw_runs, "md": "\n".join([
         "Commands (run by `python3 bench/bench.py allreduce`):", "",
-        "```", nn.display_command(), shlex.join(mpirun(2) + ["out/bench/allreduce", str(count), str(a.iters), "10"]),
+        "```", nn.display_command(), sh.display_command(), shlex.join(mpirun(2) + ["out/bench/allreduce", str(count), str(a.iters), "10"]),
         "# out/bench/allreduce is bench/allreduce.c built with: mpicc -O2 -o out/bench/allreduce bench/allreduce.c", "```", "",
         "| measurement | ms per step / call |", "|---|---:|",
         f"| nntrain `comm_seconds` ÷ steps (mean per step, median over epochs 2..{a.epochs} and {a.reps} runs) | {nn_comm * 1e3:.2f} |",
         f"| raw MPI_Allreduce, {count} floats in place: mean per call (median over {a.reps} runs of {a.iters} calls) | {raw_mean * 1e3:.2f} |",
         f"| raw MPI_Allreduce: median per call | {raw_med * 1e3:.2f} |",
-        f"| raw MPI_Allreduce: fastest call | {raw_min * 1e3:.2f} |", "",
+        f"| raw MPI_Allreduce: fastest call | {raw_min * 1e3:.2f} |",
+        f"| nntrain's default shared-memory exchange: `comm_seconds` ÷ steps (barriers, the sum of its share, the wait for the other rank) | {sh_comm * 1e3:.2f} |", "",
         f"nntrain ÷ raw (mean to mean): **{ratio:.2f}×**; nntrain ÷ raw median: {nn_comm / raw_med:.2f}×. Target ≤ 1.2×: **{'met' if ratio <= 1.2 else 'missed'}**.",
         "Per-run nntrain comm/step (ms): " + ", ".join(f"{r['comm_per_step'] * 1e3:.2f}" for r in nn.runs)
         + "; raw means (ms): " + ", ".join(f"{j['mean_seconds'] * 1e3:.2f}" for j in raw_runs) + ".",
