@@ -15,7 +15,9 @@
 #   3. `nntrain train` on 2 ranks across A and B completes, reports world_size 2;
 #   4. with --reduction exact its parameters_sha256 equals a one-process run's, bit for bit;
 #   5. the gradients really crossed the veth link (its byte counters grew by megabytes);
-#   6. hosts whose data differ (here: host B given another --train-subset) end the job with
+#   6. 4 ranks, 2 per host: the default fast exchange sums within each host in shared memory
+#      and allreduces between the hosts over TCP ("exchange": "shared 2x2"), matching one process;
+#   7. hosts whose data differ (here: host B given another --train-subset) end the job with
 #      the fingerprint message naming rank 1, a non-zero exit and no hang.
 # Cleans up the namespaces on any exit. Needs root (ip netns) and OpenMPI.
 # Prints `N passed, M failed` last; exits non-zero if any check failed.

@@ -85,11 +85,26 @@ public final class MPICommunicator: Communicator {
         var lr: Int32 = 0, ls: Int32 = 0
         try MPICommunicator.check(MPI_Comm_rank(node, &lr), "MPI_Comm_rank(node)")
         try MPICommunicator.check(MPI_Comm_size(node, &ls), "MPI_Comm_size(node)")
+        let sc = (sharedCount + 15) / 16 * 16, sl = (slotCount + 15) / 16 * 16
+        // The window lives in a file of OpenMPI's osc/sm backing directory (/dev/shm): a tmpfs
+        // too small for it would not fail here but kill the job with SIGBUS on first touch
+        // (containers often give /dev/shm 64 MB), so check its free space first.
+        let dir = ProcessInfo.processInfo.environment["OMPI_MCA_osc_sm_backing_directory"] ?? "/dev/shm"
+        let need = UInt64((sc + Int(ls) * sl) * MemoryLayout<Float>.stride)
+        var fs = statvfs()
+        let free = statvfs(dir, &fs) == 0 ? UInt64(fs.f_bavail) * UInt64(fs.f_frsize) : 0
+        let roomy = free >= need + need / 8 + (64 << 20)
         // Every node must hold the same number of ranks, so that the ranks with one local rank
-        // own the same share everywhere; otherwise (and with one rank per node) use allreduce.
-        let counts = try allGather(UInt64(ls))
-        if ls == 1 || counts.contains(where: { $0 != UInt64(ls) }) {
+        // own the same share everywhere, and have room; otherwise (and with one rank per node)
+        // every rank uses the allreduce.
+        let all = try allGather(UInt64(ls) | (roomy ? 0 : 1 << 32))
+        if ls == 1 || all.contains(where: { $0 != UInt64(ls) }) {
             _ = MPI_Comm_free(&node)
+            if rank == 0, ls > 1, let short = all.firstIndex(where: { $0 >> 32 != 0 }) {
+                FileHandle.standardError.write(Data(("nntrain: note: rank \(short)'s \(dir) has too little free space for the shared gradient exchange "
+                    + "(\(need >> 20) MiB + margin needed\(short == 0 ? ", \(free >> 20) MiB free" : "")); using one allreduce per step instead "
+                    + "(enlarge \(dir), or set OMPI_MCA_osc_sm_backing_directory to a local directory with room)\n").utf8))
+            }
             return nil
         }
         let nodes = size / Int(ls)
@@ -97,7 +112,6 @@ public final class MPICommunicator: Communicator {
         if nodes > 1 {
             try MPICommunicator.check(MPI_Comm_split(comm, lr, Int32(rank), &cross), "MPI_Comm_split(local rank)")
         }
-        let sc = (sharedCount + 15) / 16 * 16, sl = (slotCount + 15) / 16 * 16
         let bytes = MPI_Aint((lr == 0 ? sc + sl : sl) * MemoryLayout<Float>.stride)
         var info: MPI_Info? = nil
         try MPICommunicator.check(MPI_Info_create(&info), "MPI_Info_create")

@@ -15,6 +15,10 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
     public var world_size: Int
     public var compute_seconds: Double
     public var comm_seconds: Double
+    /// The part of comm_seconds spent waiting for the slowest rank to finish its compute
+    /// (measured at the shared exchange's first barrier; in the allreduce path only with
+    /// NNTRAIN_SYNC_BEFORE_ALLREDUCE=1, which puts a barrier before the allreduce; else 0).
+    public var comm_wait_seconds: Double = 0
     public var examples_processed: Int
 }
 

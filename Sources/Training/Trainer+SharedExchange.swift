@@ -92,7 +92,9 @@ extension Trainer {
         let mem = sh.memory
         let L = mem.localSize
         let out = mem.slot(mem.localRank)
+        let arrived = Trainer.now()
         try mem.barrier()                                                  // A
+        commWaitSeconds += Trainer.now() - arrived
         // Σ over local ranks in rank order, block by block through a small scratch buffer.
         let t = sh.scratch.pointer, B = sh.scratch.count
         var lo = sh.share.lowerBound

@@ -60,6 +60,11 @@ public final class Trainer {
     let evalScratch: Buffer<Int64>
     var computeSeconds = 0.0
     var commSeconds = 0.0
+    var commWaitSeconds = 0.0
+    /// NNTRAIN_SYNC_BEFORE_ALLREDUCE=1: a barrier before the gradient allreduce, so that
+    /// comm_wait_seconds separates waiting for the slowest rank from the allreduce itself
+    /// (bench/bench.py allreduce). Costs one barrier per step; off by default.
+    static let syncBeforeAllreduce = ProcessInfo.processInfo.environment["NNTRAIN_SYNC_BEFORE_ALLREDUCE"] == "1"
     /// Set while `run` trains with `--exchange shared` (Trainer+SharedExchange.swift).
     var shared: SharedExchange?
 
@@ -248,6 +253,7 @@ public final class Trainer {
             g[P + Tail.stop] = stopLocal ? 1 : 0
             g[P + Tail.overflow] = 0
             let t1 = Trainer.now(); computeSeconds += t1 - t0; t0 = t1
+            if Trainer.syncBeforeAllreduce { try comm.barrier(); commWaitSeconds += Trainer.now() - t1 }
             try comm.allReduceSum(UnsafeMutableBufferPointer(start: g, count: P + Tail.size))
             commSeconds += Trainer.now() - t0; t0 = Trainer.now()
             lossSum = Double(g[P + Tail.lossSum])
@@ -351,7 +357,7 @@ public final class Trainer {
         try attachSharedExchange()
         outer: while epoch < config.epochs {
             let epochStart = Trainer.now()
-            computeSeconds = 0; commSeconds = 0
+            computeSeconds = 0; commSeconds = 0; commWaitSeconds = 0
             let stepsBefore = globalStep, samplesBefore = epochSamples
             while stepInEpoch < sampler.batchesPerEpoch {
                 if globalStep >= totalSteps { status = "steps"; break }
@@ -390,7 +396,7 @@ public final class Trainer {
                                  test_accuracy: testResult?.accuracy ?? nil, lr: lastLR,
                                  samples_per_second: Double(epochSamples - samplesBefore) / max(seconds, 1e-9),
                                  epoch_seconds: seconds, world_size: comm.size,
-                                 compute_seconds: computeSeconds, comm_seconds: commSeconds,
+                                 compute_seconds: computeSeconds, comm_seconds: commSeconds, comm_wait_seconds: commWaitSeconds,
                                  examples_processed: processed)
             reporter?.epoch(m)
             epoch += 1
