@@ -4,7 +4,7 @@
 # first written (the "bus error" of containers with a 64 MB /dev/shm), so nntrain checks the free
 # space first and falls back to one allreduce per step, saying so.
 #
-# Checks, with the backing directory on a 40 MiB tmpfs mounted here (the window needs ~28 MiB
+# Checks, with the backing directory on a 24 MiB tmpfs mounted here (the window needs ~28 MiB
 # plus a margin):
 #   1. mpirun -np 2 nntrain train completes (exit 0), prints the note naming the directory;
 #   2. the done line says "exchange":"allreduce" and training went on (8 steps);
@@ -25,7 +25,7 @@ small="$work/small"
 mkdir -p "$small"
 cleanup() { umount "$small" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-mount -t tmpfs -o size=40m tmpfs "$small" || { bad "could not mount a tmpfs at $small"; finish; }
+mount -t tmpfs -o size=24m tmpfs "$small" || { bad "could not mount a tmpfs at $small"; finish; }
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 args=(train --train-subset 512 --test-subset 200 --epochs 1 --batch-size 64 --quiet)

@@ -78,7 +78,9 @@ public final class NodeSharedMemory {
 final class ThreadSharedBlock: @unchecked Sendable {
     let base: UnsafeMutablePointer<Float>
     init(count: Int) {
-        base = .allocate(capacity: max(count, 1))
+        // 64-byte aligned, so that the shares' 16-float boundaries are cache-line boundaries.
+        base = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
+            .bindMemory(to: Float.self, capacity: max(count, 1))
         base.initialize(repeating: 0, count: count)
     }
     deinit { base.deallocate() }

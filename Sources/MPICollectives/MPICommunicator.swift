@@ -93,14 +93,14 @@ public final class MPICommunicator: Communicator {
         let need = UInt64((sc + Int(ls) * sl) * MemoryLayout<Float>.stride)
         var fs = statvfs()
         let free = statvfs(dir, &fs) == 0 ? UInt64(fs.f_bavail) * UInt64(fs.f_frsize) : 0
-        let roomy = free >= need + need / 8 + (64 << 20)
+        let roomy = free >= need + max(need / 8, 8 << 20)
         // Every node must hold the same number of ranks, so that the ranks with one local rank
         // own the same share everywhere, and have room; otherwise (and with one rank per node)
         // every rank uses the allreduce.
         let all = try allGather(UInt64(ls) | (roomy ? 0 : 1 << 32))
         if ls == 1 || all.contains(where: { $0 != UInt64(ls) }) {
             _ = MPI_Comm_free(&node)
-            if rank == 0, ls > 1, let short = all.firstIndex(where: { $0 >> 32 != 0 }) {
+            if rank == 0, all.contains(where: { $0 & 0xffff_ffff > 1 }), let short = all.firstIndex(where: { $0 >> 32 != 0 }) {
                 FileHandle.standardError.write(Data(("nntrain: note: rank \(short)'s \(dir) has too little free space for the shared gradient exchange "
                     + "(\(need >> 20) MiB + margin needed\(short == 0 ? ", \(free >> 20) MiB free" : "")); using one allreduce per step instead "
                     + "(enlarge \(dir), or set OMPI_MCA_osc_sm_backing_directory to a local directory with room)\n").utf8))
@@ -124,6 +124,8 @@ public final class MPICommunicator: Communicator {
         }
         _ = MPI_Info_free(&info)
         try MPICommunicator.check(rc, "MPI_Win_allocate_shared(\(Int(bytes) >> 20) MiB)")
+        // Windows do not inherit the communicator's handler: errors must return here too.
+        try MPICommunicator.check(MPI_Win_set_errhandler(win, cmpi_errors_return()), "MPI_Win_set_errhandler")
         var shared: UnsafeMutablePointer<Float>? = nil
         var slots: [UnsafeMutablePointer<Float>] = []
         for r in 0..<ls {

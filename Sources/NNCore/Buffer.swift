@@ -45,7 +45,9 @@ public final class Buffer<Element>: @unchecked Sendable {
     }
 
     /// A view of `count` elements of memory allocated elsewhere (e.g. shared with other
-    /// processes); `owner` is retained as long as the buffer lives. Nothing is freed here.
+    /// processes); `owner` is retained as long as the buffer lives, but memory its owner
+    /// releases explicitly (NodeSharedMemory.release) is gone whatever views remain. Nothing
+    /// is freed here.
     public init(borrowing pointer: UnsafeMutablePointer<Element>, count: Int, owner: AnyObject?) {
         self.pointer = pointer
         self.count = count

@@ -44,6 +44,8 @@ public final class Sequential<Scalar: NNScalar> {
     /// Moves the model onto other storage (e.g. memory shared between processes): the
     /// parameters are copied into `parameters`, every layer is bound to the new buffers, and
     /// the old ones are released. `gradients` must hold as many scalars as the current one.
+    /// The buffers change identity: read `parameters` anew rather than keeping an old one
+    /// (Trainer.run moves a data-parallel model into shared memory and back).
     public func rebind(parameters newParameters: Buffer<Scalar>, gradients newGradients: Buffer<Scalar>, copyParameters: Bool = true) {
         precondition(newParameters.count == parameters.count && newGradients.count == gradients.count,
                      "rebind: buffers of \(newParameters.count)/\(newGradients.count) scalars for a model of \(parameters.count)/\(gradients.count)")

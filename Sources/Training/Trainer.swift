@@ -61,10 +61,11 @@ public final class Trainer {
     var computeSeconds = 0.0
     var commSeconds = 0.0
     var commWaitSeconds = 0.0
-    /// NNTRAIN_SYNC_BEFORE_ALLREDUCE=1: a barrier before the gradient allreduce, so that
-    /// comm_wait_seconds separates waiting for the slowest rank from the allreduce itself
+    /// NNTRAIN_SYNC_BEFORE_ALLREDUCE=1 (rank 0's environment decides for all ranks, since
+    /// mpirun does not forward it to other hosts): a barrier before the gradient allreduce, so
+    /// that comm_wait_seconds separates waiting for the slowest rank from the allreduce itself
     /// (bench/bench.py allreduce). Costs one barrier per step; off by default.
-    static let syncBeforeAllreduce = ProcessInfo.processInfo.environment["NNTRAIN_SYNC_BEFORE_ALLREDUCE"] == "1"
+    let syncBeforeAllreduce: Bool
     /// Set while `run` trains with `--exchange shared` (Trainer+SharedExchange.swift).
     var shared: SharedExchange?
 
@@ -106,6 +107,8 @@ public final class Trainer {
         var rng = RNG(seed: config.seed)
         model.initialize(config.initScheme, rng: &rng)
         try comm.broadcast(UnsafeMutableRawBufferPointer(model.parameters.buffer), root: 0)
+        let sync = ProcessInfo.processInfo.environment["NNTRAIN_SYNC_BEFORE_ALLREDUCE"] == "1"
+        syncBeforeAllreduce = try comm.broadcast(sync ? 1 : 0, root: 0) == 1
 
         optimizer = Optimizer(config.optimizerConfig, parameterCount: parameterCount)
         globalBatch = min(config.batchSize ?? train.count, train.count)
@@ -223,28 +226,6 @@ public final class Trainer {
             lossSum = a[P + Tail.overflow] > 0 ? .nan : Double(a[P + Tail.lossSum]) * inv
             precondition(a[P + Tail.count] == Int64(count), "exact reduction lost samples")
             globalStop = a[P + Tail.stop] > 0
-        } else if let sh = shared {
-            let mine = Sampler.slice(range, part: comm.rank, of: comm.size)
-            let l = gradient(positions: mine, scale: scale)
-            g[P + Tail.lossSum] = Float(l)
-            g[P + Tail.count] = Float(mine.count)
-            g[P + Tail.stop] = stopLocal ? 1 : 0
-            g[P + Tail.overflow] = 0
-            let t1 = Trainer.now(); computeSeconds += t1 - t0; t0 = t1
-            let r = try sharedReduce(sh)
-            commSeconds += Trainer.now() - t0; t0 = Trainer.now()
-            precondition(r.count == count, "shared-memory reduction lost samples")
-            let meanLoss = r.lossSum / Double(count) + config.l2 * r.sumSquares
-            if !r.finite || !meanLoss.isFinite {
-                throw UserError("non-finite \(meanLoss.isFinite ? "gradient" : "loss (\(meanLoss))") at step \(globalStep + 1) (epoch \(epoch + 1)); the run diverged: lower the learning rate (--lr, now \(schedule.lr(step: globalStep, epoch: epoch)))")
-            }
-            let lr = schedule.lr(step: globalStep, epoch: epoch)
-            lastLR = lr
-            optimizer.step(model.parameters.pointer, g, range: sh.parameterShare, lr: lr)
-            computeSeconds += Trainer.now() - t0; t0 = Trainer.now()
-            try sh.memory.barrier()                                        // C: the update is complete
-            commSeconds += Trainer.now() - t0
-            return finishStep(meanLoss: meanLoss, count: count, stop: r.stop)
         } else {
             let mine = Sampler.slice(range, part: comm.rank, of: comm.size)
             let l = gradient(positions: mine, scale: scale)
@@ -253,7 +234,29 @@ public final class Trainer {
             g[P + Tail.stop] = stopLocal ? 1 : 0
             g[P + Tail.overflow] = 0
             let t1 = Trainer.now(); computeSeconds += t1 - t0; t0 = t1
-            if Trainer.syncBeforeAllreduce { try comm.barrier(); commWaitSeconds += Trainer.now() - t1 }
+            if let sh = shared {
+                // The node's ranks reduce in shared memory and each updates its share of the
+                // shared parameters (Trainer+SharedExchange.swift).
+                let r = try sharedReduce(sh)
+                commSeconds += Trainer.now() - t0; t0 = Trainer.now()
+                precondition(r.count == count, "shared-memory reduction lost samples")
+                let meanLoss = r.lossSum / Double(count) + config.l2 * r.sumSquares
+                guard r.finite, meanLoss.isFinite else {
+                    // Every rank read the same statuses and stops here, so the collective
+                    // detach is safe; an experiment that catches this goes on with the next arm.
+                    let error = divergence(meanLoss)
+                    try detachSharedExchange()
+                    throw error
+                }
+                let lr = schedule.lr(step: globalStep, epoch: epoch)
+                lastLR = lr
+                optimizer.step(model.parameters.pointer, g, range: sh.parameterShare, lr: lr)
+                computeSeconds += Trainer.now() - t0; t0 = Trainer.now()
+                try sh.memory.barrier()                                    // C: the update is complete
+                commSeconds += Trainer.now() - t0
+                return finishStep(meanLoss: meanLoss, count: count, stop: r.stop)
+            }
+            if syncBeforeAllreduce { try comm.barrier(); commWaitSeconds += Trainer.now() - t1 }
             try comm.allReduceSum(UnsafeMutableBufferPointer(start: g, count: P + Tail.size))
             commSeconds += Trainer.now() - t0; t0 = Trainer.now()
             lossSum = Double(g[P + Tail.lossSum])
@@ -276,14 +279,17 @@ public final class Trainer {
             for i in 0..<P { m = max(m, u[i] & 0x7fff_ffff) }
             return m
         }
-        guard meanLoss.isFinite, largest < 0x7f80_0000 else {
-            throw UserError("non-finite \(meanLoss.isFinite ? "gradient" : "loss (\(meanLoss))") at step \(globalStep + 1) (epoch \(epoch + 1)); the run diverged: lower the learning rate (--lr, now \(schedule.lr(step: globalStep, epoch: epoch)))")
-        }
+        guard meanLoss.isFinite, largest < 0x7f80_0000 else { throw divergence(meanLoss) }
         let lr = schedule.lr(step: globalStep, epoch: epoch)
         lastLR = lr
         optimizer.step(w, g, count: P, lr: lr)
         computeSeconds += Trainer.now() - t0
         return finishStep(meanLoss: meanLoss, count: count, stop: globalStop)
+    }
+
+    /// The error that ends a diverged run (a non-finite loss, or a non-finite gradient when the loss is finite).
+    private func divergence(_ meanLoss: Double) -> UserError {
+        UserError("non-finite \(meanLoss.isFinite ? "gradient" : "loss (\(meanLoss))") at step \(globalStep + 1) (epoch \(epoch + 1)); the run diverged: lower the learning rate (--lr, now \(schedule.lr(step: globalStep, epoch: epoch)))")
     }
 
     /// Advances the position and the epoch's loss after an update.

@@ -67,6 +67,11 @@ func done(_ path: String) throws -> [String: Any] {
                 let u = a[key] as! Double, v = c[key] as! Double
                 #expect(abs(u - v) <= 1e-5 * abs(v), "np \(n) \(key): shared \(u) vs allreduce \(v)")
             }
+            if n == 2 {
+                // Two ranks: a + b is the same bits whoever adds, so MPI's allreduce and the
+                // shared exchange must agree exactly (this catches a bug both shared paths share).
+                #expect(a["parameters_sha256"] as? String == c["parameters_sha256"] as? String, "np 2: shared vs MPI allreduce")
+            }
         }
     }
 

@@ -18,6 +18,15 @@ func trainParameters(_ config: TrainConfig, workers: Int, data: DataSplit? = nil
     }
 }
 
+/// Like `trainParameters`, plus rank 0's optimizer state after the run.
+func trainWithState(_ config: TrainConfig, workers: Int, data: DataSplit) throws -> ([Float], DoneMetrics, [[Float]]) {
+    try runOnRanks(RunPlan(workers: workers, blasThreads: 1, quiet: true)) { comm in
+        let t = try Trainer(config: config, data: data, comm: comm)
+        let done = try t.run()
+        return (t.model.parameters.array, done, t.optimizer.state.map(\.array))
+    }
+}
+
 /// ‖a − b‖∞ / ‖b‖∞.
 func relativeDifference(_ a: [Float], _ b: [Float]) -> Double {
     var num = 0.0, den = 0.0
@@ -85,17 +94,32 @@ func fashionConfig() -> TrainConfig {
             for n in [2, 3] {
                 var c = c0
                 c.exchange = .shared
-                let (s, sd) = try trainParameters(c, workers: n, data: data)
+                let (s, sd, sState) = try trainWithState(c, workers: n, data: data)
                 c.exchange = .allreduce
-                let (a, ad) = try trainParameters(c, workers: n, data: data)
+                let (a, ad, aState) = try trainWithState(c, workers: n, data: data)
                 #expect(sd.exchange == "shared 1x\(n)" && ad.exchange == "allreduce")
                 #expect(s == a, "\(c.optimizer) workers \(n): relative difference \(relativeDifference(s, a))")
+                // The optimizer state comes back from shared memory after the run, whole.
+                #expect(sState == aState && sState.count == (c.optimizer == .adam ? 2 : 1))
                 #expect(sd.parameters_sha256 == ad.parameters_sha256)
                 // The L2 term's Σθ² is summed per share, so the reported loss may differ in the last bits.
                 #expect(abs(sd.train_loss! - ad.train_loss!) <= 1e-6 * abs(ad.train_loss!))
                 #expect(sd.steps == 50)
             }
         }
+    }
+
+    @Test func microBatchesAccumulateInTheSharedSlots() throws {
+        // A 64-sample batch on 2 workers pushed through in micro-batches of 8: each rank's
+        // slot accumulates 4 micro-batches, and the result is the one-pass result up to rounding.
+        let data = try DataParallelTests.fashion.get()
+        var c = fashionConfig(); c.steps = 20
+        let (whole, _) = try trainParameters(c, workers: 2, data: data)
+        c.microBatch = 8
+        let (pieces, done) = try trainParameters(c, workers: 2, data: data)
+        #expect(done.exchange == "shared 1x2")
+        let rel = relativeDifference(pieces, whole)
+        #expect(rel <= 1e-5 && rel > 0, "relative difference \(rel)")
     }
 
     @Test func ranksWithoutSamplesStillJoin() throws {
@@ -106,6 +130,8 @@ func fashionConfig() -> TrainConfig {
         let (one, d1) = try trainParameters(c, workers: 1)
         let (four, d4) = try trainParameters(c, workers: 4)
         #expect(d1.steps == 10 && d4.steps == 10)
+        // 22 parameters + 4 tail slots over 4 ranks: shares of 16, 10, 0 and 0 elements.
+        #expect(d4.exchange == "shared 1x4")
         #expect(relativeDifference(four, one) <= 1e-6)
         c.reduction = .exact
         let (e1, _) = try trainParameters(c, workers: 1)
