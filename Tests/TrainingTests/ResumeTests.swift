@@ -66,6 +66,25 @@ func trainStopping(_ config: TrainConfig, workers: Int, stopAfter: Int) throws -
         #expect(resumed.parameters_sha256 == straight.parameters_sha256)
     }
 
+    @Test func lenetResumesExactlyOnTwoWorkers() throws {
+        // Convolutions, pooling and momentum through the same checkpoint code, with the two
+        // workers' shared-memory exchange: stop after 3 of 8 steps, resume, same bits.
+        var cfg = TrainConfig()
+        cfg.model = "lenet5"; cfg.trainSubset = 256; cfg.testSubset = 100; cfg.batchSize = 64
+        cfg.epochs = 2; cfg.schedule = .cosine; cfg.evalEvery = 0
+        let plan = RunPlan(workers: 2, blasThreads: 1, quiet: true)
+        let straight = try train(cfg, plan: plan)
+        #expect(straight.steps == 8 && straight.exchange == "shared 1x2")
+        let dir = temporaryDirectory()
+        var c = cfg; c.checkpointDir = dir
+        let first = try trainStopping(c, workers: 2, stopAfter: 3)
+        #expect(first.status == "stopped" && first.steps == 3)
+        c.resume = "auto"
+        let resumed = try train(c, plan: plan)
+        #expect(resumed.steps == 8)
+        #expect(resumed.parameters_sha256 == straight.parameters_sha256)
+    }
+
     @Test func exactReductionResumesOnAnotherNumberOfWorkers() throws {
         let cfg = smallConfig { $0.reduction = .exact; $0.shards = 4 }
         let straight4 = try train(cfg, plan: RunPlan(workers: 4, blasThreads: 1, quiet: true))
