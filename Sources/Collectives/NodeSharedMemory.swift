@@ -24,18 +24,21 @@ public final class NodeSharedMemory {
     private let slots: [UnsafeMutablePointer<Float>]
     private let barrierBody: () throws -> Void
     private let crossNodeBody: ((UnsafeMutableBufferPointer<Float>) throws -> Void)?
+    private let crossNodeInt64Body: ((UnsafeMutableBufferPointer<Int64>) throws -> Void)?
     private var releaseBody: (() throws -> Void)?
 
     public init(localRank: Int, localSize: Int, nodes: Int, sharedCount: Int, slotCount: Int,
                 shared: UnsafeMutablePointer<Float>, slots: [UnsafeMutablePointer<Float>],
                 barrier: @escaping () throws -> Void,
                 crossNodeSum: ((UnsafeMutableBufferPointer<Float>) throws -> Void)?,
+                crossNodeSumInt64: ((UnsafeMutableBufferPointer<Int64>) throws -> Void)? = nil,
                 release: @escaping () throws -> Void) {
+        precondition((crossNodeSum == nil) == (crossNodeSumInt64 == nil), "both cross-node sums or neither")
         precondition(slots.count == localSize && localRank >= 0 && localRank < localSize)
         self.localRank = localRank; self.localSize = localSize; self.nodes = nodes
         self.sharedCount = sharedCount; self.slotCount = slotCount
         self.shared = shared; self.slots = slots
-        barrierBody = barrier; crossNodeBody = crossNodeSum; releaseBody = release
+        barrierBody = barrier; crossNodeBody = crossNodeSum; crossNodeInt64Body = crossNodeSumInt64; releaseBody = release
     }
 
     /// Local rank r's slot.
@@ -50,6 +53,16 @@ public final class NodeSharedMemory {
     /// Sums `buffer` in place over the ranks of all nodes that have this local rank.
     public func crossNodeSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
         try crossNodeBody?(buffer)
+    }
+
+    /// The same for Int64 values (exact reduction's fixed-point sums).
+    public func crossNodeSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {
+        try crossNodeInt64Body?(buffer)
+    }
+
+    /// Local rank r's slot seen as Int64 values (8-byte aligned: slots start on 64 bytes).
+    public func slotInt64(_ r: Int) -> UnsafeMutablePointer<Int64> {
+        UnsafeMutableRawPointer(slots[r]).assumingMemoryBound(to: Int64.self)
     }
 
     /// The part of 0..<count that local rank r reduces: contiguous, in rank order, with

@@ -148,6 +148,11 @@ public final class MPICommunicator: Communicator {
             try MPICommunicator.check(MPI_Allreduce(cmpi_in_place(), b.baseAddress, Int32(b.count), cmpi_float(), cmpi_op_sum(), c),
                                       "MPI_Allreduce(float, sum, across nodes)")
         }
+        let crossSumInt64: ((UnsafeMutableBufferPointer<Int64>) throws -> Void)? = c == nil ? nil : { b in
+            guard b.count > 0 else { return }
+            try MPICommunicator.check(MPI_Allreduce(cmpi_in_place(), b.baseAddress, Int32(b.count), cmpi_int64(), cmpi_op_sum(), c),
+                                      "MPI_Allreduce(int64, sum, across nodes)")
+        }
         let release: () throws -> Void = {
             var w2 = w, n2 = n, c2 = c
             try MPICommunicator.check(MPI_Win_unlock_all(w2), "MPI_Win_unlock_all")
@@ -156,7 +161,8 @@ public final class MPICommunicator: Communicator {
             if c2 != nil { _ = MPI_Comm_free(&c2) }
         }
         return NodeSharedMemory(localRank: Int(lr), localSize: Int(ls), nodes: nodes, sharedCount: sharedCount, slotCount: slotCount,
-                                shared: shared!, slots: slots, barrier: barrier, crossNodeSum: crossSum, release: release)
+                                shared: shared!, slots: slots, barrier: barrier, crossNodeSum: crossSum,
+                                crossNodeSumInt64: crossSumInt64, release: release)
     }
 
     /// Prints the message (prefixed with the rank) and calls MPI_Abort, which ends every rank.

@@ -27,33 +27,41 @@ final class SharedExchange {
     /// This rank's share of 0..<count, and of the parameters 0..<P.
     let share: Range<Int>
     let parameterShare: Range<Int>
-    /// Offset in every slot of [non-finite flag, Σθ² of the share].
+    /// Exact reduction: the slots hold the Int64 fixed-point sums instead of Float gradients.
+    let exact: Bool
+    /// Offset (in Floats) in every slot of [non-finite flag, Σθ² of the share].
     let statusOffset: Int
     static let statusSize = 2
     let scratch = Buffer<Float>(count: 1024)
 
-    init(memory: NodeSharedMemory, parameterCount P: Int) {
+    /// Floats per slot for `parameterCount` parameters.
+    static func slotCount(parameterCount P: Int, exact: Bool) -> Int { (exact ? 2 : 1) * (P + Tail.size) + statusSize }
+
+    init(memory: NodeSharedMemory, parameterCount P: Int, exact: Bool) {
         self.memory = memory
+        self.exact = exact
         count = P + Tail.size
         share = memory.share(of: count, rank: memory.localRank)
         parameterShare = share.clamped(to: 0..<P)
-        statusOffset = P + Tail.size
+        statusOffset = (exact ? 2 : 1) * (P + Tail.size)
     }
 
     /// The reduced value of element i (valid between barriers B and C).
     @inline(__always) func reduced(_ i: Int) -> Float { memory.slot(memory.owner(of: i, count: count))[i] }
+    @inline(__always) func reducedInt64(_ i: Int) -> Int64 { memory.slotInt64(memory.owner(of: i, count: count))[i] }
 }
 
 extension Trainer {
     /// Moves parameters, optimizer state and gradients into node shared memory when the
     /// configuration and the communicator allow it (collective: every rank calls it).
     func attachSharedExchange() throws {
-        guard shared == nil, config.reduction == .fast, config.exchange == .shared, comm.size > 1 else { return }
+        guard shared == nil, config.exchange == .shared, comm.size > 1 else { return }
         let P = parameterCount
         let Ppad = (P + 15) / 16 * 16
         let states = optimizer.state.count
+        let exact = config.reduction == .exact
         guard let mem = try comm.nodeSharedMemory(sharedCount: Ppad * (1 + states),
-                                                  slotCount: P + Tail.size + SharedExchange.statusSize) else { return }
+                                                  slotCount: SharedExchange.slotCount(parameterCount: P, exact: exact)) else { return }
         // Every rank holds the same parameters and state here (broadcast or loaded from one
         // file); local rank 0 copies them in.
         if mem.localRank == 0 {
@@ -61,11 +69,13 @@ extension Trainer {
             for k in 0..<states { (mem.shared + Ppad * (k + 1)).update(from: optimizer.state[k].pointer, count: P) }
         }
         try mem.barrier()
+        // Fast mode: the gradients themselves live in the slot. Exact mode: the gradients of
+        // each shard stay private and the slot holds the Int64 sums they are rounded into.
         model.rebind(parameters: Buffer(borrowing: mem.shared, count: P, owner: mem),
-                     gradients: Buffer(borrowing: mem.slot(mem.localRank), count: P + Tail.size, owner: mem),
+                     gradients: exact ? model.gradients : Buffer(borrowing: mem.slot(mem.localRank), count: P + Tail.size, owner: mem),
                      copyParameters: false)
         optimizer.rebind(state: (0..<states).map { Buffer(borrowing: mem.shared + Ppad * ($0 + 1), count: P, owner: mem) }, copy: false)
-        shared = SharedExchange(memory: mem, parameterCount: P)
+        shared = SharedExchange(memory: mem, parameterCount: P, exact: exact)
         if comm.rank == 0 {
             reporter?.message("gradient exchange: shared memory, \(mem.nodes) node(s) × \(mem.localSize) ranks\(mem.nodes > 1 ? " (MPI_Allreduce between nodes)" : "")")
         }
@@ -79,7 +89,7 @@ extension Trainer {
         try sh.memory.barrier()
         let params = Buffer<Float>(count: P)
         params.pointer.update(from: model.parameters.pointer, count: P)
-        model.rebind(parameters: params, gradients: Buffer(count: P + Tail.size), copyParameters: false)
+        model.rebind(parameters: params, gradients: sh.exact ? model.gradients : Buffer(count: P + Tail.size), copyParameters: false)
         optimizer.rebind(state: optimizer.state.map { _ in Buffer<Float>(count: P) }, copy: true)
         try sh.memory.barrier()
         shared = nil
@@ -141,5 +151,48 @@ extension Trainer {
             sumSquares += Double(s[sh.statusOffset + 1])
         }
         return (Double(sh.reduced(P + Tail.lossSum)), Int(sh.reduced(P + Tail.count)), sh.reduced(P + Tail.stop) > 0, finite, sumSquares)
+    }
+}
+
+extension Trainer {
+    /// Exact reduction's barrier A to B: every slot holds its rank's Int64 fixed-point sums
+    /// (and tail); this rank sums its share of them over the node's ranks (and across nodes),
+    /// converts its share of the parameters' gradients to Float into the private gradient
+    /// buffer, adds 2λθ and checks it. Integer sums are associative, so the bits are those of
+    /// the Int64 allreduce, for any number of ranks.
+    func sharedReduceExact(_ sh: SharedExchange) throws -> (lossSum: Double, count: Int, stop: Bool, finite: Bool) {
+        let mem = sh.memory
+        let L = mem.localSize
+        let out = mem.slotInt64(mem.localRank)
+        let arrived = Trainer.now()
+        try mem.barrier()                                                  // A
+        commWaitSeconds += Trainer.now() - arrived
+        for r in 0..<L where r != mem.localRank {
+            let s = mem.slotInt64(r)
+            for i in sh.share { out[i] &+= s[i] }
+        }
+        if mem.spansNodes {
+            try mem.crossNodeSum(UnsafeMutableBufferPointer(start: out + sh.share.lowerBound, count: sh.share.count))
+        }
+        let g = model.gradients.pointer
+        let ps = sh.parameterShare
+        let inv = 1 / Trainer.fixedScale
+        for i in ps { g[i] = Float(Double(out[i]) * inv) }
+        if config.l2 > 0 {
+            let w = model.parameters.pointer, two = 2 * Float(config.l2)
+            for i in ps { g[i] += two * w[i] }
+        }
+        let largest = UnsafeRawPointer(g + ps.lowerBound).withMemoryRebound(to: UInt32.self, capacity: ps.count) { u in
+            var m: UInt32 = 0
+            for i in 0..<ps.count { m = max(m, u[i] & 0x7fff_ffff) }
+            return m
+        }
+        mem.slot(mem.localRank)[sh.statusOffset] = largest < 0x7f80_0000 ? 0 : 1
+        try mem.barrier()                                                  // B
+        var finite = true
+        for r in 0..<L where mem.slot(r)[sh.statusOffset] != 0 { finite = false }
+        let P = parameterCount
+        let lossSum = sh.reducedInt64(P + Tail.overflow) > 0 ? Double.nan : Double(sh.reducedInt64(P + Tail.lossSum)) * inv
+        return (lossSum, Int(sh.reducedInt64(P + Tail.count)), sh.reducedInt64(P + Tail.stop) > 0, finite)
     }
 }

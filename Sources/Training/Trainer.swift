@@ -192,8 +192,9 @@ public final class Trainer {
         var lossSum: Double
         var globalStop: Bool
         if let acc = exactAccumulator {
-            let a = acc.pointer
-            acc.zero()
+            // The Int64 sums go to this rank's shared slot when the node's ranks share memory.
+            let a = shared.map { $0.memory.slotInt64($0.memory.localRank) } ?? acc.pointer
+            a.update(repeating: 0, count: P + Tail.size)
             let S = config.shards
             let mine = Sampler.slice(0..<S, part: comm.rank, of: comm.size)
             let limit = 0x1p62 / Double(S)
@@ -219,6 +220,20 @@ public final class Trainer {
             a[P + Tail.stop] = stopLocal ? 1 : 0
             a[P + Tail.overflow] = overflow ? 1 : 0
             let t1 = Trainer.now(); computeSeconds += t1 - t0; t0 = t1
+            if let sh = shared {
+                // Σθ² in one order over all parameters on every rank, as the allreduce path
+                // does (the same bits), and now: from barrier B on, other ranks update θ.
+                var sq: Float = 0
+                if config.l2 > 0 {
+                    let w = model.parameters.pointer
+                    for i in 0..<P { sq += w[i] * w[i] }
+                }
+                let r = try sharedReduceExact(sh)
+                commSeconds += Trainer.now() - t0; t0 = Trainer.now()
+                precondition(r.count == count, "exact reduction lost samples")
+                let meanLoss = r.lossSum / Double(count) + (config.l2 > 0 ? config.l2 * Double(sq) : 0)
+                return try sharedUpdate(sh, meanLoss: meanLoss, finite: r.finite, count: count, stop: r.stop, t0: t0)
+            }
             try comm.allReduceSum(acc.buffer)
             commSeconds += Trainer.now() - t0; t0 = Trainer.now()
             let inv = 1 / Trainer.fixedScale
@@ -241,20 +256,7 @@ public final class Trainer {
                 commSeconds += Trainer.now() - t0; t0 = Trainer.now()
                 precondition(r.count == count, "shared-memory reduction lost samples")
                 let meanLoss = r.lossSum / Double(count) + config.l2 * r.sumSquares
-                guard r.finite, meanLoss.isFinite else {
-                    // Every rank read the same statuses and stops here, so the collective
-                    // detach is safe; an experiment that catches this goes on with the next arm.
-                    let error = divergence(meanLoss)
-                    try detachSharedExchange()
-                    throw error
-                }
-                let lr = schedule.lr(step: globalStep, epoch: epoch)
-                lastLR = lr
-                optimizer.step(model.parameters.pointer, g, range: sh.parameterShare, lr: lr)
-                computeSeconds += Trainer.now() - t0; t0 = Trainer.now()
-                try sh.memory.barrier()                                    // C: the update is complete
-                commSeconds += Trainer.now() - t0
-                return finishStep(meanLoss: meanLoss, count: count, stop: r.stop)
+                return try sharedUpdate(sh, meanLoss: meanLoss, finite: r.finite, count: count, stop: r.stop, t0: t0)
             }
             if syncBeforeAllreduce { try comm.barrier(); commWaitSeconds += Trainer.now() - t1 }
             try comm.allReduceSum(UnsafeMutableBufferPointer(start: g, count: P + Tail.size))
@@ -285,6 +287,26 @@ public final class Trainer {
         optimizer.step(w, g, count: P, lr: lr)
         computeSeconds += Trainer.now() - t0
         return finishStep(meanLoss: meanLoss, count: count, stop: globalStop)
+    }
+
+    /// Barrier B to C of the shared exchange (Trainer+SharedExchange.swift): stop together if
+    /// anything is non-finite, else update this rank's share of the shared parameters.
+    private func sharedUpdate(_ sh: SharedExchange, meanLoss: Double, finite: Bool, count: Int, stop: Bool, t0: Double) throws -> Double {
+        guard finite, meanLoss.isFinite else {
+            // Every rank read the same statuses and stops here, so the collective detach is
+            // safe; an experiment that catches this goes on with the next arm.
+            let error = divergence(meanLoss)
+            try detachSharedExchange()
+            throw error
+        }
+        let lr = schedule.lr(step: globalStep, epoch: epoch)
+        lastLR = lr
+        optimizer.step(model.parameters.pointer, model.gradients.pointer, range: sh.parameterShare, lr: lr)
+        let t1 = Trainer.now()
+        computeSeconds += t1 - t0
+        try sh.memory.barrier()                                            // C: the update is complete
+        commSeconds += Trainer.now() - t1
+        return finishStep(meanLoss: meanLoss, count: count, stop: stop)
     }
 
     /// The error that ends a diverged run (a non-finite loss, or a non-finite gradient when the loss is finite).

@@ -21,6 +21,7 @@ func done(_ path: String) throws -> [String: Any] {
             #expect(r.status == 0 && !r.timedOut, "np \(np): \(r.stderr)")
             shas["mpi \(np)"] = try done("\(d)/mpi\(np).jsonl")["parameters_sha256"] as? String
             #expect(try done("\(d)/mpi\(np).jsonl")["world_size"] as? Int == np)
+            #expect(try done("\(d)/mpi\(np).jsonl")["exchange"] as? String == (np == 1 ? "allreduce" : "shared 1x\(np)"))
         }
         for w in [1, 2, 4] {
             let r = try nntrain(smallJob + ["--reduction", "exact", "--workers", "\(w)", "--metrics", "\(d)/w\(w).jsonl"])

@@ -74,9 +74,20 @@ func fashionConfig() -> TrainConfig {
         for n in [2, 3, 4] {
             let (p, done) = try trainParameters(c, workers: n, data: data)
             #expect(p == ref, "workers \(n)")
+            #expect(done.exchange == "shared 1x\(n)")   // Int64 sums in shared memory
             #expect(done.parameters_sha256 == refDone.parameters_sha256)
             #expect(done.train_loss == refDone.train_loss)
             #expect(done.test_loss == refDone.test_loss)
+        }
+        // With L2, momentum and the allreduce instead of shared memory: still the same bits.
+        var l2 = c; l2.l2 = 1e-3; l2.momentum = 0.9; l2.steps = 20
+        let (l2ref, l2done) = try trainParameters(l2, workers: 1, data: data)
+        for (n, exchange) in [(2, GradientExchange.shared), (3, .shared), (2, .allreduce)] {
+            l2.exchange = exchange
+            let (p, done) = try trainParameters(l2, workers: n, data: data)
+            #expect(p == l2ref, "L2, workers \(n), \(exchange)")
+            #expect(done.train_loss == l2done.train_loss, "L2 train loss, workers \(n), \(exchange): \(done.train_loss!) vs \(l2done.train_loss!)")
+            #expect(done.test_loss == l2done.test_loss, "L2 test loss, workers \(n), \(exchange)")
         }
         // And it differs from fast mode only by rounding.
         let (fast, _) = try trainParameters(fashionConfig(), workers: 1, data: data)
