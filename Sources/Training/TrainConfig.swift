@@ -13,7 +13,7 @@ public enum Reduction: String, Sendable, Codable, CaseIterable {
     case exact
 }
 
-/// How a fast-mode step moves gradients between ranks (exact mode always uses its Int64 allreduce).
+/// How a step moves gradients between ranks (fast mode: Float gradients; exact mode: its Int64 sums).
 public enum GradientExchange: String, Sendable, Codable, CaseIterable {
     /// Ranks on one node sum each other's gradients in shared memory, each its own share, and
     /// update their share of the one shared copy of the parameters; nodes meet in an
