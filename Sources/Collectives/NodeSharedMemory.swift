@@ -68,16 +68,22 @@ public final class NodeSharedMemory {
     /// The part of 0..<count that local rank r reduces: contiguous, in rank order, with
     /// boundaries on multiples of 16 elements (64 bytes) so no two ranks write one cache line.
     public func share(of count: Int, rank r: Int) -> Range<Int> {
-        let chunk = ((count + localSize - 1) / localSize + 15) / 16 * 16
+        let chunk = shareSize(of: count)
         let lo = min(r * chunk, count)
         return lo..<min(lo + chunk, count)
     }
 
     /// The local rank whose share of 0..<count holds element i.
     public func owner(of i: Int, count: Int) -> Int {
-        let chunk = ((count + localSize - 1) / localSize + 15) / 16 * 16
-        return min(i / max(chunk, 1), localSize - 1)
+        min(i / max(shareSize(of: count), 1), localSize - 1)
     }
+
+    /// Elements per share: count ÷ local ranks, rounded up to a multiple of 16.
+    private func shareSize(of count: Int) -> Int { NodeSharedMemory.cacheLines((count + localSize - 1) / localSize) }
+
+    /// `count` rounded up to whole 64-byte cache lines of 16 floats: where the layout puts the
+    /// slots and the shares so that no two ranks write one line.
+    public static func cacheLines(_ count: Int) -> Int { (count + 15) / 16 * 16 }
 
     /// Frees the memory (collective over the node's ranks; every pointer above dies).
     public func release() throws {

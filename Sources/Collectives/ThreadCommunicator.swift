@@ -119,7 +119,7 @@ public final class ThreadCommunicator: Communicator, @unchecked Sendable {
     /// One block of ordinary memory for the group: the shared part, then one slot per rank.
     public func nodeSharedMemory(sharedCount: Int, slotCount: Int) throws -> NodeSharedMemory? {
         guard size > 1 else { return nil }
-        let sc = (sharedCount + 15) / 16 * 16, sl = (slotCount + 15) / 16 * 16
+        let sc = NodeSharedMemory.cacheLines(sharedCount), sl = NodeSharedMemory.cacheLines(slotCount)
         if rank == 0 { group.sharedBlock = ThreadSharedBlock(count: sc + size * sl) }
         try group.barrier()
         var block: ThreadSharedBlock? = group.sharedBlock!

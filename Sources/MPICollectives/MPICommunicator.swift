@@ -85,7 +85,7 @@ public final class MPICommunicator: Communicator {
         var lr: Int32 = 0, ls: Int32 = 0
         try MPICommunicator.check(MPI_Comm_rank(node, &lr), "MPI_Comm_rank(node)")
         try MPICommunicator.check(MPI_Comm_size(node, &ls), "MPI_Comm_size(node)")
-        let sc = (sharedCount + 15) / 16 * 16, sl = (slotCount + 15) / 16 * 16
+        let sc = NodeSharedMemory.cacheLines(sharedCount), sl = NodeSharedMemory.cacheLines(slotCount)
         // The window lives in a file of OpenMPI's osc/sm backing directory (/dev/shm): a tmpfs
         // too small for it would not fail here but kill the job with SIGBUS on first touch
         // (containers often give /dev/shm 64 MB), so check its free space first.

@@ -135,12 +135,8 @@ public enum Checkpoint {
 
     /// True when every parameter and optimizer-state value is finite (a checkpoint worth keeping).
     public static func allFinite(model: Sequential<Float>, optimizer: Optimizer<Float>?) -> Bool {
-        func finite(_ p: UnsafeMutablePointer<Float>, _ n: Int) -> Bool {
-            for i in 0..<n where !p[i].isFinite { return false }
-            return true
-        }
-        guard finite(model.parameters.pointer, model.parameterCount) else { return false }
-        for b in optimizer?.state ?? [] where !finite(b.pointer, b.count) { return false }
+        guard NNCore.allFinite(model.parameters.pointer, count: model.parameterCount) else { return false }
+        for b in optimizer?.state ?? [] where !NNCore.allFinite(b.pointer, count: b.count) { return false }
         return true
     }
 }

@@ -57,7 +57,7 @@ extension Trainer {
     func attachSharedExchange() throws {
         guard shared == nil, config.exchange == .shared, comm.size > 1 else { return }
         let P = parameterCount
-        let Ppad = (P + 15) / 16 * 16
+        let Ppad = NodeSharedMemory.cacheLines(P)
         let states = optimizer.state.count
         let exact = config.reduction == .exact
         guard let mem = try comm.nodeSharedMemory(sharedCount: Ppad * (1 + states),
@@ -87,13 +87,19 @@ extension Trainer {
         guard let sh = shared else { return }
         let P = parameterCount
         try sh.memory.barrier()
-        let params = Buffer<Float>(count: P)
-        params.pointer.update(from: model.parameters.pointer, count: P)
-        model.rebind(parameters: params, gradients: sh.exact ? model.gradients : Buffer(count: P + Tail.size), copyParameters: false)
+        model.rebind(parameters: Buffer(count: P), gradients: sh.exact ? model.gradients : Buffer(count: P + Tail.size))
         optimizer.rebind(state: optimizer.state.map { _ in Buffer<Float>(count: P) }, copy: true)
         try sh.memory.barrier()
         shared = nil
         try sh.memory.release()
+    }
+
+    /// Barrier A: every rank's slot is written. The wait is the slower ranks' lead, counted
+    /// as comm_wait_seconds.
+    private func waitForNode(_ mem: NodeSharedMemory) throws {
+        let arrived = Trainer.now()
+        try mem.barrier()
+        commWaitSeconds += Trainer.now() - arrived
     }
 
     /// Barrier A to B of the step above. Returns the reduced loss sum, sample count and stop
@@ -102,9 +108,7 @@ extension Trainer {
         let mem = sh.memory
         let L = mem.localSize
         let out = mem.slot(mem.localRank)
-        let arrived = Trainer.now()
-        try mem.barrier()                                                  // A
-        commWaitSeconds += Trainer.now() - arrived
+        try waitForNode(mem)                                               // A
         // Σ over local ranks in rank order, block by block through a small scratch buffer.
         let t = sh.scratch.pointer, B = sh.scratch.count
         var lo = sh.share.lowerBound
@@ -127,20 +131,11 @@ extension Trainer {
         if mem.spansNodes {
             try mem.crossNodeSum(UnsafeMutableBufferPointer(start: out + sh.share.lowerBound, count: sh.share.count))
         }
-        // J(θ) = λ‖θ‖² + loss: gradient 2λθ; then the finiteness check (|x| as bits ≥ 0x7f800000
-        // ⇔ ±∞ or NaN), before anything reaches the weights.
+        // J(θ) = λ‖θ‖² + loss: gradient 2λθ; then the finiteness check, before anything
+        // reaches the weights.
         let ps = sh.parameterShare
-        var sq: Float = 0
-        if config.l2 > 0 {
-            let w = model.parameters.pointer, two = 2 * Float(config.l2)
-            for i in ps { sq += w[i] * w[i]; out[i] += two * w[i] }
-        }
-        let largest = UnsafeRawPointer(out + ps.lowerBound).withMemoryRebound(to: UInt32.self, capacity: ps.count) { u in
-            var m: UInt32 = 0
-            for i in 0..<ps.count { m = max(m, u[i] & 0x7fff_ffff) }
-            return m
-        }
-        out[sh.statusOffset] = largest < 0x7f80_0000 ? 0 : 1
+        let sq = config.l2 > 0 ? addL2Gradient(out, ps) : 0
+        out[sh.statusOffset] = allFinite(out + ps.lowerBound, count: ps.count) ? 0 : 1
         out[sh.statusOffset + 1] = sq
         try mem.barrier()                                                  // B
         let P = parameterCount
@@ -164,9 +159,7 @@ extension Trainer {
         let mem = sh.memory
         let L = mem.localSize
         let out = mem.slotInt64(mem.localRank)
-        let arrived = Trainer.now()
-        try mem.barrier()                                                  // A
-        commWaitSeconds += Trainer.now() - arrived
+        try waitForNode(mem)                                               // A
         for r in 0..<L where r != mem.localRank {
             let s = mem.slotInt64(r)
             for i in sh.share { out[i] &+= s[i] }
@@ -178,16 +171,8 @@ extension Trainer {
         let ps = sh.parameterShare
         let inv = 1 / Trainer.fixedScale
         for i in ps { g[i] = Float(Double(out[i]) * inv) }
-        if config.l2 > 0 {
-            let w = model.parameters.pointer, two = 2 * Float(config.l2)
-            for i in ps { g[i] += two * w[i] }
-        }
-        let largest = UnsafeRawPointer(g + ps.lowerBound).withMemoryRebound(to: UInt32.self, capacity: ps.count) { u in
-            var m: UInt32 = 0
-            for i in 0..<ps.count { m = max(m, u[i] & 0x7fff_ffff) }
-            return m
-        }
-        mem.slot(mem.localRank)[sh.statusOffset] = largest < 0x7f80_0000 ? 0 : 1
+        if config.l2 > 0 { _ = addL2Gradient(g, ps) }   // Σθ² of the loss: over all θ, before (see step)
+        mem.slot(mem.localRank)[sh.statusOffset] = allFinite(g + ps.lowerBound, count: ps.count) ? 0 : 1
         try mem.barrier()                                                  // B
         var finite = true
         for r in 0..<L where mem.slot(r)[sh.statusOffset] != 0 { finite = false }

@@ -267,21 +267,9 @@ public final class Trainer {
         }
         var meanLoss = lossSum / Double(count)
         let w = model.parameters.pointer
-        if config.l2 > 0 {
-            // J(θ) = λ‖θ‖² + loss: gradient 2λθ.
-            let lam = Float(config.l2), two = 2 * lam
-            var sq: Float = 0
-            for i in 0..<P { sq += w[i] * w[i]; g[i] += two * w[i] }
-            meanLoss += config.l2 * Double(sq)
-        }
-        // A non-finite gradient stops the run here too, before it reaches the weights:
-        // |x| as bits ≥ 0x7f800000 ⇔ x is ±∞ or NaN (an integer max, which vectorizes).
-        let largest = UnsafeRawPointer(g).withMemoryRebound(to: UInt32.self, capacity: P) { u in
-            var m: UInt32 = 0
-            for i in 0..<P { m = max(m, u[i] & 0x7fff_ffff) }
-            return m
-        }
-        guard meanLoss.isFinite, largest < 0x7f80_0000 else { throw divergence(meanLoss) }
+        if config.l2 > 0 { meanLoss += config.l2 * Double(addL2Gradient(g, 0..<P)) }
+        // A non-finite gradient stops the run here too, before it reaches the weights.
+        guard meanLoss.isFinite, allFinite(g, count: P) else { throw divergence(meanLoss) }
         let lr = schedule.lr(step: globalStep, epoch: epoch)
         lastLR = lr
         optimizer.step(w, g, count: P, lr: lr)
@@ -307,6 +295,15 @@ public final class Trainer {
         try sh.memory.barrier()                                            // C: the update is complete
         commSeconds += Trainer.now() - t1
         return finishStep(meanLoss: meanLoss, count: count, stop: stop)
+    }
+
+    /// J(θ) = λ‖θ‖² + loss: adds the gradient 2λθ to g over `range` and returns Σθ² over it,
+    /// summed in index order (so every rank that covers the same range gets the same bits).
+    @inline(__always) func addL2Gradient(_ g: UnsafeMutablePointer<Float>, _ range: Range<Int>) -> Float {
+        let w = model.parameters.pointer, two = 2 * Float(config.l2)
+        var sq: Float = 0
+        for i in range { sq += w[i] * w[i]; g[i] += two * w[i] }
+        return sq
     }
 
     /// The error that ends a diverged run (a non-finite loss, or a non-finite gradient when the loss is finite).
