@@ -15,8 +15,9 @@
 #   3. `nntrain train` on 2 ranks across A and B completes, reports world_size 2;
 #   4. with --reduction exact its parameters_sha256 equals a one-process run's, bit for bit;
 #   5. the gradients really crossed the veth link (its byte counters grew by megabytes);
-#   6. 4 ranks, 2 per host: the default fast exchange sums within each host in shared memory
-#      and allreduces between the hosts over TCP ("exchange": "shared 2x2"), matching one process;
+#   6. 4 ranks, 2 per host: the default fast exchange works within each host in shared memory
+#      and allreduces between the hosts over TCP, with batch factors ("factors 2x2") and with
+#      gradients ("shared 2x2", --exchange shared-gradients), each matching one process;
 #   7. hosts whose data differ (here: host B given another --train-subset) end the job with
 #      the fingerprint message naming rank 1, a non-zero exit and no hang.
 # Cleans up the namespaces on any exit. Needs root (ip netns) and OpenMPI.
@@ -169,21 +170,26 @@ else
 fi
 
 # --- 6. two ranks per host: shared memory inside each host, MPI_Allreduce between hosts ------
-# Fast mode's default exchange: the ranks of a host sum their gradients in an MPI-3 shared
-# window; the ranks with the same local rank then allreduce their share across the hosts (TCP).
+# Fast mode's default exchange: the ranks of a host share an MPI-3 window; the ranks with the
+# same local rank then allreduce their share across the hosts (TCP). The default MLP shares
+# batch factors inside a host ("factors 2x2"); --exchange shared-gradients sums gradients there.
 fargs=(train --train-subset 512 --test-subset 200 --epochs 1 --batch-size 64 --blas-threads 1 --quiet)
-out="$(timeout 180 ip netns exec "$nsA" mpirun -np 4 --host "$ipA:2,$ipB:2" "${mca[@]}" "$bin" "${fargs[@]}" --metrics "$work/h.jsonl" 2>&1)"; rc=$?
-[[ -n "$out" ]] && echo "$out" | sed 's/^/  /'
 "$bin" "${fargs[@]}" --metrics "$work/h1.jsonl" >/dev/null 2>&1
 field() { grep '"event":"done"' "$1" 2>/dev/null | grep -o "\"$2\":[^,}]*" | cut -d: -f2 | tr -d '"'; }
-ex="$(field "$work/h.jsonl" exchange)"
-agree="$(python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print('yes' if abs(a - b) <= 1e-5 * abs(b) else 'no')" \
-         "$(field "$work/h.jsonl" test_loss)" "$(field "$work/h1.jsonl" test_loss)" 2>/dev/null)"
-if [[ $rc == 0 && "$ex" == "shared 2x2" && "$agree" == yes ]]; then
-    ok "4 ranks, 2 per host: shared memory within each host + MPI_Allreduce across hosts (exchange '$ex'); test loss $(field "$work/h.jsonl" test_loss) = one process $(field "$work/h1.jsonl" test_loss) within 1e-5"
-else
-    bad "hierarchical exchange across hosts: exit $rc, exchange '$ex', test loss $(field "$work/h.jsonl" test_loss) vs one process $(field "$work/h1.jsonl" test_loss)"
-fi
+for variant in "factors 2x2:" "shared 2x2:--exchange shared-gradients"; do
+    want="${variant%%:*}"; extra="${variant#*:}"
+    out="$(timeout 180 ip netns exec "$nsA" mpirun -np 4 --host "$ipA:2,$ipB:2" "${mca[@]}" "$bin" "${fargs[@]}" $extra --metrics "$work/h.jsonl" 2>&1)"; rc=$?
+    [[ -n "$out" ]] && echo "$out" | sed 's/^/  /'
+    ex="$(field "$work/h.jsonl" exchange)"
+    agree="$(python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print('yes' if abs(a - b) <= 1e-5 * abs(b) else 'no')" \
+             "$(field "$work/h.jsonl" test_loss)" "$(field "$work/h1.jsonl" test_loss)" 2>/dev/null)"
+    if [[ $rc == 0 && "$ex" == "$want" && "$agree" == yes ]]; then
+        ok "4 ranks, 2 per host: shared memory within each host + MPI_Allreduce across hosts (exchange '$ex'); test loss $(field "$work/h.jsonl" test_loss) = one process $(field "$work/h1.jsonl" test_loss) within 1e-5"
+    else
+        bad "hierarchical exchange across hosts ($want expected): exit $rc, exchange '$ex', test loss $(field "$work/h.jsonl" test_loss) vs one process $(field "$work/h1.jsonl" test_loss)"
+    fi
+    rm -f "$work/h.jsonl"
+done
 
 # --- 7. a host with different data: fingerprint mismatch ends the job -----------------------
 start=$(date +%s)

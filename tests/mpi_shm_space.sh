@@ -8,8 +8,9 @@
 # plus a margin):
 #   1. mpirun -np 2 nntrain train completes (exit 0), prints the note naming the directory;
 #   2. the done line says "exchange":"allreduce" and training went on (8 steps);
-#   3. with a roomy directory (/dev/shm) the same run uses "shared 1x2" and gives the same
-#      parameters_sha256 (2 ranks: the sum a + b is the same bits either way).
+#   3. with a roomy directory (/dev/shm) the same run with --exchange shared-gradients uses
+#      "shared 1x2" and gives the same parameters_sha256 (2 ranks: the sum a + b is the same
+#      bits either way; the default would share batch factors, which rounds differently).
 # Needs root (mount) and OpenMPI. Prints `N passed, M failed` last.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -43,7 +44,7 @@ if [[ "$(field "$work/small.jsonl" exchange)" == allreduce && "$(field "$work/sm
 else
     bad "done line of the small-directory run: $(grep '"event":"done"' "$work/small.jsonl" 2>/dev/null)"
 fi
-timeout 120 mpirun -np 2 --oversubscribe --bind-to none "$bin" "${args[@]}" --metrics "$work/roomy.jsonl" >/dev/null 2>&1
+timeout 120 mpirun -np 2 --oversubscribe --bind-to none "$bin" "${args[@]}" --exchange shared-gradients --metrics "$work/roomy.jsonl" >/dev/null 2>&1
 a="$(field "$work/small.jsonl" parameters_sha256)"; b="$(field "$work/roomy.jsonl" parameters_sha256)"
 if [[ "$(field "$work/roomy.jsonl" exchange)" == "shared 1x2" && -n "$a" && "$a" == "$b" ]]; then
     ok "/dev/shm: shared exchange, same parameters_sha256 as the allreduce run ($b)"

@@ -57,7 +57,7 @@ struct TrainOptions: ParsableArguments {
     var shuffle: String?
     @Option(help: ArgumentHelp("Gradient combination across ranks: fast (one float allreduce) or exact (bit-identical for any number of ranks) (default: \(d.reduction.rawValue))", valueName: "mode"))
     var reduction: String?
-    @Option(help: ArgumentHelp("How gradients move between ranks: shared (ranks of one node sum them in shared memory; nodes allreduce) or allreduce (one allreduce of the whole buffer) (default: \(d.exchange.rawValue))", valueName: "mode"))
+    @Option(help: ArgumentHelp("How gradients move between ranks: shared (ranks of one node share memory: an MLP exchanges batch factors, else gradients are summed there; nodes allreduce), shared-gradients (always sum gradients there) or allreduce (one allreduce of the whole buffer) (default: \(d.exchange.rawValue))", valueName: "mode"))
     var exchange: String?
     @Option(help: ArgumentHelp("Logical shards per global batch in exact mode (default: \(d.shards))", valueName: "n"))
     var shards: String?

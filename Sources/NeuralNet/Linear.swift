@@ -63,6 +63,41 @@ public final class Linear<Scalar: NNScalar>: Layer {
         }
     }
 
+    /// dx = dy · W only, without dL/dθ: the sufficient-factor exchange computes the weight
+    /// gradient later, over the rows of every rank (`weightGradient(rows:…)`).
+    @_specialize(where Scalar == Float)
+    public func inputGradient(dy: UnsafePointer<Scalar>, dx: UnsafeMutablePointer<Scalar>, batch: Int) {
+        Scalar.gemm(transA: false, transB: false, m: batch, n: inFeatures, k: outFeatures,
+                    alpha: 1, a: dy, lda: outFeatures, b: w, ldb: inFeatures, beta: 0, c: dx, ldc: inFeatures)
+    }
+
+    /// dW[rows] = dy[:, rows]ᵀ · x and db[rows] = Σ_batch dy[:, rows], overwriting those rows of
+    /// the gradient slice: the part of this layer's gradient that one rank owns, computed from
+    /// the inputs x: [batch, in] and output gradients dy: [batch, out] of all ranks' samples
+    /// (a sum over all of them, in row order, as one process would compute it).
+    @_specialize(where Scalar == Float)
+    public func weightGradient(rows: Range<Int>, x: UnsafePointer<Scalar>, dy: UnsafePointer<Scalar>, batch: Int) {
+        let o = outFeatures, i = inFeatures, r0 = rows.lowerBound, nr = rows.count
+        guard nr > 0 else { return }
+        if batch == 0 {
+            (dw + r0 * i).update(repeating: 0, count: nr * i)
+            if useBias { (dw + o * i + r0).update(repeating: 0, count: nr) }
+            return
+        }
+        // Zeroed then accumulated, as `backward` does (the same bits as its memset + β = 1).
+        (dw + r0 * i).update(repeating: 0, count: nr * i)
+        Scalar.gemm(transA: true, transB: false, m: nr, n: i, k: batch,
+                    alpha: 1, a: dy + r0, lda: o, b: x, ldb: i, beta: 1, c: dw + r0 * i, ldc: i)
+        if useBias {
+            let db = dw + o * i + r0
+            db.update(repeating: 0, count: nr)
+            for r in 0..<batch {
+                let row = dy + r * o + r0
+                for j in 0..<nr { db[j] += row[j] }
+            }
+        }
+    }
+
     // Separate from the protocol's `backward` because generic functions with an optional pointer
     // argument are not specialized (see Conv2D.swift); the bias loop must run specialized.
     @_specialize(where Scalar == Float)

@@ -85,9 +85,20 @@ public final class Optimizer<Scalar: NNScalar> {
     /// Applies one update to elements `range` only: w[i] and the state at i, from g[i]. Ranks
     /// that share one parameter buffer each update their own range (the step count advances
     /// once per call, so every rank calls it once per step).
-    @_specialize(where Scalar == Float)
     public func step(_ w0: UnsafeMutablePointer<Scalar>, _ g0: UnsafePointer<Scalar>, range: Range<Int>, lr: Double) {
         stepCount += 1
+        update(w0, g0, range: range, lr: lr)
+    }
+
+    /// One update of the elements in `ranges` (disjoint): as `step(range:)` on each, with the
+    /// step count advanced once.
+    public func step(_ w0: UnsafeMutablePointer<Scalar>, _ g0: UnsafePointer<Scalar>, ranges: [Range<Int>], lr: Double) {
+        stepCount += 1
+        for r in ranges { update(w0, g0, range: r, lr: lr) }
+    }
+
+    @_specialize(where Scalar == Float)
+    private func update(_ w0: UnsafeMutablePointer<Scalar>, _ g0: UnsafePointer<Scalar>, range: Range<Int>, lr: Double) {
         let n = range.count, lo = range.lowerBound
         let w = w0 + lo, g = g0 + lo
         let eta = Scalar(lr)

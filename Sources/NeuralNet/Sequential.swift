@@ -16,8 +16,12 @@ public final class Sequential<Scalar: NNScalar> {
     /// Offset of each layer's slice in the flat buffers.
     public let offsets: [Int]
     public private(set) var capacity = 0
-    private var activations: [Buffer<Scalar>] = []   // activations[k] = output of layer k
-    private var deltas: [Buffer<Scalar>] = []        // deltas[k] = dL/d(output of layer k)
+    private var activationStorage: [Buffer<Scalar>] = []
+    private var deltaStorage: [Buffer<Scalar>] = []
+    /// activations[k] = output of layer k, deltas[k] = dL/d(output of layer k): the model's own
+    /// storage, unless `place` pointed some elsewhere for one step.
+    private var activations: [UnsafeMutablePointer<Scalar>] = []
+    private var deltas: [UnsafeMutablePointer<Scalar>] = []
 
     /// Builds the model and binds every layer to its slice (parameters start at zero; call `initialize`).
     ///
@@ -84,9 +88,30 @@ public final class Sequential<Scalar: NNScalar> {
     public func reserve(batch: Int) {
         guard batch > capacity else { return }
         capacity = batch
-        activations = layers.map { Buffer(count: batch * $0.outputSize) }
-        deltas = layers.map { Buffer(count: batch * $0.outputSize) }
+        activationStorage = layers.map { Buffer(count: batch * $0.outputSize) }
+        deltaStorage = layers.map { Buffer(count: batch * $0.outputSize) }
+        usePrivateStorage()
         for l in layers { l.reserve(batch: batch) }
+    }
+
+    /// Until `usePrivateStorage()`, keeps the output of layer k in `output` and dL/d(that
+    /// output) in `gradient` (each room for `capacity` samples), instead of the model's own
+    /// buffers: the sufficient-factor exchange lets forward and backward write straight into
+    /// memory the node's ranks share. Allocates nothing.
+    public func place(layer k: Int, output: UnsafeMutablePointer<Scalar>?, gradient: UnsafeMutablePointer<Scalar>?) {
+        precondition(capacity > 0, "reserve before place")
+        if let output { activations[k] = output }
+        if let gradient { deltas[k] = gradient }
+    }
+
+    /// Back to the model's own activation buffers.
+    public func usePrivateStorage() {
+        if activations.count != layers.count {
+            activations = activationStorage.map(\.pointer)
+            deltas = deltaStorage.map(\.pointer)
+            return
+        }
+        for k in layers.indices { activations[k] = activationStorage[k].pointer; deltas[k] = deltaStorage[k].pointer }
     }
 
     /// Runs the network on x: [batch, inputSize]; returns a pointer to the output,
@@ -96,26 +121,46 @@ public final class Sequential<Scalar: NNScalar> {
         reserve(batch: batch)
         var input = x
         for (k, l) in layers.enumerated() {
-            let out = activations[k].pointer
+            let out = activations[k]
             l.forward(input, out, batch: batch)
             input = UnsafePointer(out)
         }
-        return activations[layers.count - 1].pointer
+        return activations[layers.count - 1]
     }
 
     /// The buffer that receives dL/d(output) before `backward`: [batch, outputSize].
     public var outputGradient: UnsafeMutablePointer<Scalar> {
         precondition(capacity > 0, "call forward before outputGradient")
-        return deltas[layers.count - 1].pointer
+        return deltas[layers.count - 1]
     }
 
     /// Backpropagates `outputGradient` through the layers (chain rule, last layer first),
     /// overwriting `gradients` with dL/dθ. x must be the input of the preceding `forward`.
     public func backward(_ x: UnsafePointer<Scalar>, batch: Int, accumulate: Bool = false) {
         for k in stride(from: layers.count - 1, through: 0, by: -1) {
-            let input = k == 0 ? x : UnsafePointer(activations[k - 1].pointer)
-            let dx: UnsafeMutablePointer<Scalar>? = k == 0 ? nil : deltas[k - 1].pointer
-            layers[k].backward(x: input, y: activations[k].pointer, dy: deltas[k].pointer, dx: dx, batch: batch, accumulate: accumulate)
+            let input = k == 0 ? x : UnsafePointer(activations[k - 1])
+            let dx: UnsafeMutablePointer<Scalar>? = k == 0 ? nil : deltas[k - 1]
+            layers[k].backward(x: input, y: activations[k], dy: deltas[k], dx: dx, batch: batch, accumulate: accumulate)
+        }
+    }
+
+    /// The layers that own parameters are all `Linear` (an MLP or a linear classifier):
+    /// then `backwardInputs` and each Linear's `weightGradient` can stand in for `backward`.
+    public var parametersAreAllLinear: Bool {
+        layers.allSatisfy { $0.parameterCount == 0 || $0 is Linear<Scalar> }
+    }
+
+    /// Backpropagates `outputGradient` like `backward`, but leaves `gradients` alone: every
+    /// layer's dL/d(output) is computed, no dL/dθ. Needs `parametersAreAllLinear`.
+    public func backwardInputs(_ x: UnsafePointer<Scalar>, batch: Int) {
+        for k in stride(from: layers.count - 1, through: 1, by: -1) {
+            let dx = deltas[k - 1], dy = UnsafePointer(deltas[k])
+            if let linear = layers[k] as? Linear<Scalar> {
+                linear.inputGradient(dy: dy, dx: dx, batch: batch)
+            } else {
+                precondition(layers[k].parameterCount == 0, "backwardInputs: layer \(k) (\(layers[k].description)) has parameters and is not Linear")
+                layers[k].backward(x: UnsafePointer(activations[k - 1]), y: activations[k], dy: dy, dx: dx, batch: batch, accumulate: false)
+            }
         }
     }
 

@@ -15,10 +15,15 @@ public enum Reduction: String, Sendable, Codable, CaseIterable {
 
 /// How a step moves gradients between ranks (fast mode: Float gradients; exact mode: its Int64 sums).
 public enum GradientExchange: String, Sendable, Codable, CaseIterable {
-    /// Ranks on one node sum each other's gradients in shared memory, each its own share, and
-    /// update their share of the one shared copy of the parameters; nodes meet in an
+    /// Ranks on one node share memory and update their share of the one shared copy of the
+    /// parameters. For a network of Linear layers whose batch factors (inputs and output
+    /// gradients) are fewer than its weights, they exchange those factors and each computes
+    /// its rows of the weight gradient over the node's whole batch; otherwise they sum each
+    /// other's gradients, each its own share (`shared-gradients`). Nodes meet in an
     /// MPI_Allreduce of each share. Falls back to `allreduce` where ranks share no memory.
     case shared
+    /// As `shared`, always summing gradients (never factors).
+    case sharedGradients = "shared-gradients"
     /// One MPI_Allreduce (or the workers' equivalent) of the whole gradient buffer per step.
     case allreduce
 }

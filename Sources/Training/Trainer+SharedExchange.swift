@@ -14,10 +14,15 @@
 // this 2-core machine the exchange plus update takes ≈ 0.9 ms against ≈ 3.5 ms (docs/performance.md).
 // The sum order is fixed (local rank order), the same as the in-process workers' allreduce,
 // so `mpirun -np N` on one node and `--workers N` give the same bits.
+//
+// For networks of Linear layers whose batch factors are fewer than their weights, the ranks
+// share those factors instead of gradients (FactorExchange, at the end of this file): the same
+// barriers, but between A and B each rank computes its rows of the weight gradients itself.
 import Collectives
 import Foundation
 import NNCore
 import NeuralNet
+import NNData
 
 /// One rank's part in the shared-memory exchange.
 final class SharedExchange {
@@ -29,21 +34,28 @@ final class SharedExchange {
     let parameterShare: Range<Int>
     /// Exact reduction: the slots hold the Int64 fixed-point sums instead of Float gradients.
     let exact: Bool
-    /// Offset (in Floats) in every slot of [non-finite flag, Σθ² of the share].
+    /// Offset (in Floats) in every slot of [non-finite flag, Σθ² of the share, the node's
+    /// tail (factor exchange, local rank 0's slot)].
     let statusOffset: Int
-    static let statusSize = 2
+    static let statusSize = 2 + Tail.size
     let scratch = Buffer<Float>(count: 1024)
+    /// The sufficient-factor exchange, when this run uses it (see `FactorExchange`).
+    let factors: FactorExchange?
+    /// The parameters this rank updates: its share, or with factors its rows of every layer.
+    let updateRanges: [Range<Int>]
 
     /// Floats per slot for `parameterCount` parameters.
     static func slotCount(parameterCount P: Int, exact: Bool) -> Int { (exact ? 2 : 1) * (P + Tail.size) + statusSize }
 
-    init(memory: NodeSharedMemory, parameterCount P: Int, exact: Bool) {
+    init(memory: NodeSharedMemory, parameterCount P: Int, exact: Bool, factors: FactorExchange?) {
         self.memory = memory
         self.exact = exact
+        self.factors = factors
         count = P + Tail.size
         share = memory.share(of: count, rank: memory.localRank)
         parameterShare = share.clamped(to: 0..<P)
         statusOffset = (exact ? 2 : 1) * (P + Tail.size)
+        updateRanges = factors?.ranges ?? [parameterShare]
     }
 
     /// The reduced value of element i (valid between barriers B and C).
@@ -55,12 +67,15 @@ extension Trainer {
     /// Moves parameters, optimizer state and gradients into node shared memory when the
     /// configuration and the communicator allow it (collective: every rank calls it).
     func attachSharedExchange() throws {
-        guard shared == nil, config.exchange == .shared, comm.size > 1 else { return }
+        guard shared == nil, config.exchange != .allreduce, comm.size > 1 else { return }
         let P = parameterCount
         let Ppad = NodeSharedMemory.cacheLines(P)
         let states = optimizer.state.count
         let exact = config.reduction == .exact
-        guard let mem = try comm.nodeSharedMemory(sharedCount: Ppad * (1 + states),
+        let factorRows = exact || config.exchange != .shared ? nil : FactorExchange.rows(model: model, globalBatch: globalBatch, worldSize: comm.size,
+                                                           microBatch: xBuffer.count / inputSize)
+        let factorCount = factorRows.map { FactorExchange.sharedCount(model: model, rows: $0) } ?? 0
+        guard let mem = try comm.nodeSharedMemory(sharedCount: Ppad * (1 + states) + factorCount,
                                                   slotCount: SharedExchange.slotCount(parameterCount: P, exact: exact)) else { return }
         // Every rank holds the same parameters and state here (broadcast or loaded from one
         // file); local rank 0 copies them in.
@@ -75,9 +90,19 @@ extension Trainer {
                      gradients: exact ? model.gradients : Buffer(borrowing: mem.slot(mem.localRank), count: P + Tail.size, owner: mem),
                      copyParameters: false)
         optimizer.rebind(state: (0..<states).map { Buffer(borrowing: mem.shared + Ppad * ($0 + 1), count: P, owner: mem) }, copy: false)
-        shared = SharedExchange(memory: mem, parameterCount: P, exact: exact)
+        var factors: FactorExchange?
+        if let rows = factorRows {
+            // Which world rank each local rank is, for the row offsets of every step.
+            let status = SharedExchange.slotCount(parameterCount: P, exact: false) - SharedExchange.statusSize
+            mem.slot(mem.localRank)[status] = Float(comm.rank)
+            try mem.barrier()
+            let worldRanks = (0..<mem.localSize).map { Int(mem.slot($0)[status]) }
+            try mem.barrier()
+            factors = FactorExchange(model: model, memory: mem, base: mem.shared + Ppad * (1 + states), rows: rows, worldRanks: worldRanks)
+        }
+        shared = SharedExchange(memory: mem, parameterCount: P, exact: exact, factors: factors)
         if comm.rank == 0 {
-            reporter?.message("gradient exchange: shared memory, \(mem.nodes) node(s) × \(mem.localSize) ranks\(mem.nodes > 1 ? " (MPI_Allreduce between nodes)" : "")")
+            reporter?.message("gradient exchange: shared memory, \(mem.nodes) node(s) × \(mem.localSize) ranks\(factors != nil ? ", sufficient factors" : "")\(mem.nodes > 1 ? " (MPI_Allreduce between nodes)" : "")")
         }
     }
 
@@ -179,5 +204,143 @@ extension Trainer {
         let P = parameterCount
         let lossSum = sh.reducedInt64(P + Tail.overflow) > 0 ? Double.nan : Double(sh.reducedInt64(P + Tail.lossSum)) * inv
         return (lossSum, Int(sh.reducedInt64(P + Tail.count)), sh.reducedInt64(P + Tail.stop) > 0, finite)
+    }
+}
+
+/// The sufficient-factor exchange (Xie et al. 2016, "Poseidon"): for a Linear layer the weight
+/// gradient over a batch is dYᵀX, a sum of outer products of two factors per sample, the
+/// layer's input x and output gradient dy. When a node's batch has fewer rows than the
+/// layers have weights, the node's ranks share these factors instead of gradients: each
+/// rank writes its samples' rows into node shared memory, and after one barrier computes
+/// the rows of every layer's dW (and db) that it owns over ALL the node's samples, with one
+/// GEMM per layer. No gradient is summed or copied at all, and the owner then updates
+/// exactly those rows. The sum runs over the node's samples in rank order — the order one
+/// process would use for the whole batch.
+final class FactorExchange {
+    struct Layer {
+        let index: Int
+        let linear: Linear<Float>
+        /// [rows, in] and [rows, out]: the node's inputs and output gradients of this layer.
+        let x: UnsafeMutablePointer<Float>
+        let dy: UnsafeMutablePointer<Float>
+        /// The output units (rows of W, entries of b) this rank owns.
+        let units: Range<Int>
+    }
+    let layers: [Layer]
+    /// World rank of every local rank.
+    let worldRanks: [Int]
+    /// This rank's parameters: its rows of each weight and its entries of each bias.
+    let ranges: [Range<Int>]
+
+    /// The rows of node shared memory each factor buffer needs, or nil when factors do not
+    /// apply: exact mode aside, every parameter must belong to a Linear layer, every rank's
+    /// slice of a global batch must fit one micro-batch, and the factors of a batch must be
+    /// fewer than the gradients they stand for.
+    static func rows(model: Sequential<Float>, globalBatch: Int, worldSize: Int, microBatch: Int) -> Int? {
+        guard model.parametersAreAllLinear else { return nil }
+        let perRank = (globalBatch + worldSize - 1) / worldSize
+        guard perRank <= microBatch else { return nil }
+        let rows = min(globalBatch, perRank * worldSize)
+        let factorsPerRow = linearLayers(model).reduce(0) { $0 + $1.1.inFeatures + $1.1.outFeatures }
+        return rows * factorsPerRow < model.parameterCount ? rows : nil
+    }
+
+    static func linearLayers(_ model: Sequential<Float>) -> [(Int, Linear<Float>)] {
+        model.layers.enumerated().compactMap { k, l in (l as? Linear<Float>).map { (k, $0) } }
+    }
+
+    static func sharedCount(model: Sequential<Float>, rows: Int) -> Int {
+        linearLayers(model).reduce(0) { $0 + NodeSharedMemory.cacheLines(rows * $1.1.inFeatures) + NodeSharedMemory.cacheLines(rows * $1.1.outFeatures) }
+    }
+
+    init(model: Sequential<Float>, memory: NodeSharedMemory, base: UnsafeMutablePointer<Float>, rows: Int, worldRanks: [Int]) {
+        var p = base
+        var layers: [Layer] = []
+        var ranges: [Range<Int>] = []
+        for (k, lin) in FactorExchange.linearLayers(model) {
+            let x = p; p += NodeSharedMemory.cacheLines(rows * lin.inFeatures)
+            let dy = p; p += NodeSharedMemory.cacheLines(rows * lin.outFeatures)
+            let units = Sampler.slice(0..<lin.outFeatures, part: memory.localRank, of: memory.localSize)
+            layers.append(Layer(index: k, linear: lin, x: x, dy: dy, units: units))
+            let o = model.offsets[k], i = lin.inFeatures
+            if !units.isEmpty {
+                ranges.append(o + units.lowerBound * i ..< o + units.upperBound * i)
+                if lin.useBias { ranges.append(o + lin.outFeatures * i + units.lowerBound ..< o + lin.outFeatures * i + units.upperBound) }
+            }
+        }
+        self.layers = layers
+        self.worldRanks = worldRanks
+        self.ranges = ranges
+    }
+}
+
+extension Trainer {
+    /// The factor exchange's forward and backward for this rank's `positions` (at most one
+    /// micro-batch): the loss sum, with this rank's rows of every Linear layer's input and
+    /// output gradient written into node shared memory, rows `rowOffset…` of each buffer.
+    func factorGradient(_ f: FactorExchange, positions: Range<Int>, scale: Float, rowOffset: Int) -> Double {
+        let n = positions.count
+        guard n > 0 else { return 0 }
+        // Forward and backward write each Linear layer's input and output gradient straight
+        // into my rows of the shared factor buffers; the samples are gathered there too.
+        var x = xBuffer.pointer
+        for l in f.layers {
+            let input = l.x + rowOffset * l.linear.inFeatures
+            if l.index == 0 { x = input } else { model.place(layer: l.index - 1, output: input, gradient: nil) }
+            model.place(layer: l.index, output: nil, gradient: l.dy + rowOffset * l.linear.outFeatures)
+        }
+        defer { model.usePrivateStorage() }
+        indexBuffer.pointer.update(from: sampler.order.pointer + positions.lowerBound, count: n)
+        data.train.gather(indexBuffer.pointer, count: n, into: x, labels: labelBuffer.pointer, targets: targetBuffer.pointer)
+        let z = model.forward(x, batch: n)
+        let lossSum = loss.evaluate(z, targets: Targets(labels: labelBuffer.pointer, values: targetBuffer.pointer),
+                                    batch: n, outputs: outputs, dz: model.outputGradient, scale: scale)
+        model.backwardInputs(x, batch: n)
+        return lossSum
+    }
+
+    /// Barrier A to B with factors: every rank computes its rows of each layer's gradient over
+    /// the node's `rows` samples (with several nodes, sums them across nodes), adds 2λθ and
+    /// checks them; local rank 0 sums the node's tails. Same results as `sharedReduce`.
+    func factorReduce(_ sh: SharedExchange, _ f: FactorExchange, rows: Int) throws -> (lossSum: Double, count: Int, stop: Bool, finite: Bool, sumSquares: Double) {
+        let mem = sh.memory
+        let L = mem.localSize
+        let P = parameterCount
+        let mine = mem.slot(mem.localRank)
+        try waitForNode(mem)                                               // A
+        for l in f.layers {
+            l.linear.weightGradient(rows: l.units, x: l.x, dy: l.dy, batch: rows)
+        }
+        let g = model.gradients.pointer
+        if mem.spansNodes {
+            for r in f.ranges { try mem.crossNodeSum(UnsafeMutableBufferPointer(start: g + r.lowerBound, count: r.count)) }
+        }
+        // The node's tail (loss sum, count, stop) in local rank order, into local rank 0's
+        // status; summed across nodes by the local ranks 0.
+        let tail = sh.statusOffset + 2
+        if mem.localRank == 0 {
+            for t in 0..<Tail.size {
+                var v = mem.slot(0)[P + t]
+                for r in 1..<L { v += mem.slot(r)[P + t] }
+                mine[tail + t] = v
+            }
+            if mem.spansNodes { try mem.crossNodeSum(UnsafeMutableBufferPointer(start: mine + tail, count: Tail.size)) }
+        }
+        var sq: Float = 0, finite = true
+        for r in f.ranges {
+            if config.l2 > 0 { sq += addL2Gradient(g, r) }
+            if !allFinite(g + r.lowerBound, count: r.count) { finite = false }
+        }
+        mine[sh.statusOffset] = finite ? 0 : 1
+        mine[sh.statusOffset + 1] = sq
+        try mem.barrier()                                                  // B
+        var allFiniteRanks = true, sumSquares = 0.0
+        for r in 0..<L {
+            let s = mem.slot(r)
+            if s[sh.statusOffset] != 0 { allFiniteRanks = false }
+            sumSquares += Double(s[sh.statusOffset + 1])
+        }
+        let t0 = mem.slot(0) + tail
+        return (Double(t0[Tail.lossSum]), Int(t0[Tail.count]), t0[Tail.stop] > 0, allFiniteRanks, sumSquares)
     }
 }

@@ -243,7 +243,20 @@ public final class Trainer {
             globalStop = a[P + Tail.stop] > 0
         } else {
             let mine = Sampler.slice(range, part: comm.rank, of: comm.size)
-            let l = gradient(positions: mine, scale: scale)
+            var nodeRows = 0
+            let l: Double
+            if let f = shared?.factors {
+                // My rows follow those of the node's lower local ranks (Trainer+SharedExchange.swift).
+                var offset = 0
+                for (j, w) in f.worldRanks.enumerated() {
+                    let c = Sampler.slice(range, part: w, of: comm.size).count
+                    if j < shared!.memory.localRank { offset += c }
+                    nodeRows += c
+                }
+                l = factorGradient(f, positions: mine, scale: scale, rowOffset: offset)
+            } else {
+                l = gradient(positions: mine, scale: scale)
+            }
             g[P + Tail.lossSum] = Float(l)
             g[P + Tail.count] = Float(mine.count)
             g[P + Tail.stop] = stopLocal ? 1 : 0
@@ -252,7 +265,7 @@ public final class Trainer {
             if let sh = shared {
                 // The node's ranks reduce in shared memory and each updates its share of the
                 // shared parameters (Trainer+SharedExchange.swift).
-                let r = try sharedReduce(sh)
+                let r = try sh.factors.map { try factorReduce(sh, $0, rows: nodeRows) } ?? sharedReduce(sh)
                 commSeconds += Trainer.now() - t0; t0 = Trainer.now()
                 precondition(r.count == count, "shared-memory reduction lost samples")
                 let meanLoss = r.lossSum / Double(count) + config.l2 * r.sumSquares
@@ -289,7 +302,7 @@ public final class Trainer {
         }
         let lr = schedule.lr(step: globalStep, epoch: epoch)
         lastLR = lr
-        optimizer.step(model.parameters.pointer, model.gradients.pointer, range: sh.parameterShare, lr: lr)
+        optimizer.step(model.parameters.pointer, model.gradients.pointer, ranges: sh.updateRanges, lr: lr)
         let t1 = Trainer.now()
         computeSeconds += t1 - t0
         try sh.memory.barrier()                                            // C: the update is complete
@@ -433,7 +446,7 @@ public final class Trainer {
             if globalStep >= totalSteps { status = "steps"; break }
         }
         if last == nil || status != "completed" { last = try evaluate(data.test) }
-        let exchange = shared.map { "shared \($0.memory.nodes)x\($0.memory.localSize)" } ?? "allreduce"
+        let exchange = shared.map { "\($0.factors == nil ? "shared" : "factors") \($0.memory.nodes)x\($0.memory.localSize)" } ?? "allreduce"
         try detachSharedExchange()
         let seconds = Trainer.now() - start
         let done = DoneMetrics(epochs: epoch, steps: globalStep, train_loss: lastTrain, test_loss: last?.loss,

@@ -76,6 +76,29 @@ func done(_ path: String) throws -> [String: Any] {
         }
     }
 
+    @Test func factorExchangeUnderMPIGivesTheWorkersBits() throws {
+        // A wider MLP, whose batch factors are fewer than its weights: the ranks share factors
+        // in the MPI-3 window as the workers do in memory — the same bits — and agree with one process.
+        let d = temporaryDirectory()
+        var job = smallJob
+        job[job.firstIndex(of: "mlp:784-64-64-10")!] = "mlp:784-256-256-10"
+        _ = try nntrain(job + ["--metrics", "\(d)/one.jsonl"])
+        let ref = try done("\(d)/one.jsonl")
+        for n in [2, 4] {
+            let r = try mpirun(["-np", "\(n)", nntrainBinary] + job + ["--metrics", "\(d)/np\(n).jsonl"])
+            #expect(r.status == 0 && !r.timedOut, "np \(n): \(r.stderr)")
+            let w = try nntrain(job + ["--workers", "\(n)", "--metrics", "\(d)/w\(n).jsonl"])
+            #expect(w.status == 0, "workers \(n): \(w.stderr)")
+            let a = try done("\(d)/np\(n).jsonl"), b = try done("\(d)/w\(n).jsonl")
+            #expect(a["exchange"] as? String == "factors 1x\(n)")
+            #expect(a["parameters_sha256"] as? String == b["parameters_sha256"] as? String, "np \(n) vs workers \(n)")
+            for key in ["train_loss", "test_loss"] {
+                let u = a[key] as! Double, v = ref[key] as! Double
+                #expect(abs(u - v) <= 1e-5 * abs(v), "np \(n) \(key): factors \(u) vs one process \(v)")
+            }
+        }
+    }
+
     @Test func onlyRankZeroWrites() throws {
         let d = temporaryDirectory()
         let r = try mpirun(["-np", "2", nntrainBinary, "train", "--dataset", "xor", "--model", "linear", "--epochs", "2",

@@ -132,4 +132,50 @@ func checkModel(_ layers: [any Layer<Double>], loss: LossFunction, batch: Int = 
         grad(2, 4, accumulate: true)
         for i in 0..<net.parameterCount { #expect(abs(net.gradients[i] - whole[i]) < 1e-12) }
     }
+
+    @Test func weightGradientByRowsOverTwoHalvesIsBackward() {
+        // The factor exchange's pieces: `backwardInputs` gives the deltas `backward` gives, and
+        // each Linear's `weightGradient` over row ranges, from the inputs and output gradients of
+        // a batch split in two (as two ranks hold them), gives `backward`'s dL/dθ of the whole batch.
+        let l0 = Linear<Double>(5, 7), l2 = Linear<Double>(7, 3)
+        let net = Sequential<Double>([l0, ActivationLayer(.tanh, shape: [7]), l2])
+        var rng = RNG(seed: 21)
+        net.initialize(.pytorch, rng: &rng)
+        let batch = 6
+        let x = Buffer<Double>(count: batch * 5)
+        for i in 0..<x.count { x[i] = rng.uniform(-1, 1) }
+        let labels = Buffer<Int32>(count: batch)
+        for i in 0..<batch { labels[i] = Int32(i % 3) }
+        let z = net.forward(x.pointer, batch: batch)
+        _ = LossFunction.crossEntropy.evaluate(z, targets: Targets(labels: labels.pointer), batch: batch, outputs: 3, dz: net.outputGradient, scale: 0.5)
+        net.backward(x.pointer, batch: batch)
+        let whole = net.gradients.array
+        #expect(net.parametersAreAllLinear)
+
+        // Two "ranks" of 4 and 2 samples write their rows into shared factor buffers through `place`.
+        let x0 = Buffer<Double>(count: batch * 5), h = Buffer<Double>(count: batch * 7)
+        let d0 = Buffer<Double>(count: batch * 7), d2 = Buffer<Double>(count: batch * 3)
+        x0.pointer.update(from: x.pointer, count: batch * 5)
+        for (lo, n) in [(0, 4), (4, 2)] {
+            net.place(layer: 0, output: nil, gradient: d0.pointer + lo * 7)     // Linear 0's dy
+            net.place(layer: 1, output: h.pointer + lo * 7, gradient: nil)      // Linear 2's input
+            net.place(layer: 2, output: nil, gradient: d2.pointer + lo * 3)
+            let z = net.forward(x0.pointer + lo * 5, batch: n)
+            _ = LossFunction.crossEntropy.evaluate(z, targets: Targets(labels: labels.pointer + lo), batch: n, outputs: 3, dz: net.outputGradient, scale: 0.5)
+            net.backwardInputs(x0.pointer + lo * 5, batch: n)
+            net.usePrivateStorage()
+        }
+        net.gradients.pointer.update(repeating: .nan, count: net.parameterCount)
+        for rows in [0..<3, 3..<7] { l0.weightGradient(rows: rows, x: x0.pointer, dy: d0.pointer, batch: batch) }
+        for rows in [0..<2, 2..<3] { l2.weightGradient(rows: rows, x: h.pointer, dy: d2.pointer, batch: batch) }
+        for i in 0..<net.parameterCount {
+            #expect(abs(net.gradients[i] - whole[i]) <= 1e-14 * max(1, abs(whole[i])), "θ[\(i)]: \(net.gradients[i]) vs \(whole[i])")
+        }
+        // No rows: zeros.
+        l2.weightGradient(rows: 0..<3, x: h.pointer, dy: d2.pointer, batch: 0)
+        #expect((0..<l2.parameterCount).allSatisfy { net.gradients[net.offsets[2] + $0] == 0 })
+        // A model with a non-Linear parameter layer cannot use factors.
+        let conv = Conv2D<Double>(ConvGeometry(channels: 1, height: 4, width: 4, kernel: 3, stride: 1, padding: 0)!, outChannels: 2)
+        #expect(!Sequential<Double>([conv]).parametersAreAllLinear)
+    }
 }

@@ -47,6 +47,17 @@ import NNCore
         expectClose(run(c, lr: 0.01), [0.9915361425502198, -1.9842706350466883, 0.5066222534836217], 1e-13)
     }
 
+    @Test func updateByRangesIsOneStep() {
+        // Ranks that update disjoint ranges of one shared buffer: Adam over ranges [0, 1) and
+        // [1, 3) is Adam over all three (the bias correction's t advances once per step).
+        var c = OptimizerConfig(); c.kind = .adam
+        let opt = Optimizer<Double>(c, parameterCount: 3)
+        var w: [Double] = [1, -2, 0.5]
+        for g in OptimizerTests.grads { opt.step(&w, g, ranges: [1..<3, 0..<1], lr: 0.01) }
+        #expect(opt.stepCount == 3)
+        expectClose(w, run(c, lr: 0.01), 0)
+    }
+
     @Test func validationMessages() {
         var c = OptimizerConfig(); c.momentum = 1.5
         #expect(throws: UserError("--momentum must be in [0, 1), got 1.5")) { try c.validate() }

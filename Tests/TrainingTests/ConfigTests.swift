@@ -31,7 +31,7 @@ import NNCore
             try c.set("batch_size", "3", source: "run.yaml")
         }
         #expect(throws: UserError("--lr: 'lr' expects a number, got 'fast'")) { try c.set("lr", "fast", source: "--lr") }
-        #expect(throws: UserError("run.yaml: 'exchange' expects shared or allreduce, got 'nccl'")) {
+        #expect(throws: UserError("run.yaml: 'exchange' expects shared, shared-gradients or allreduce, got 'nccl'")) {
             try c.set("exchange", "nccl", source: "run.yaml")
         }
     }

@@ -120,6 +120,71 @@ func fashionConfig() -> TrainConfig {
         }
     }
 
+    /// An MLP wide enough that a batch's factors (inputs and output gradients of the Linear
+    /// layers, 64 × 1,818 values) are fewer than its 269,322 weights: the default exchange
+    /// shares factors.
+    static func factorConfig() -> TrainConfig {
+        var c = fashionConfig()
+        c.model = "mlp:784-256-256-10"
+        c.steps = 30
+        return c
+    }
+
+    @Test func factorExchangeMatchesOneProcessAndTheGradientExchange() throws {
+        // Each rank computes its rows of every layer's weight gradient over the node's whole
+        // batch: the result is one process's update up to rounding, for 2, 3 and 4 ranks
+        // (uneven row shares, the uneven last batch of 40), with momentum + L2 and with Adam
+        // (whose step count must advance once per step although a rank updates 6 ranges).
+        let data = try DataParallelTests.fashion.get()
+        var sgd = DataParallelTests.factorConfig(); sgd.momentum = 0.9; sgd.l2 = 1e-4; sgd.steps = 50
+        var adam = DataParallelTests.factorConfig(); adam.optimizer = .adam; adam.momentum = 0; adam.lr = 1e-3
+        for c0 in [sgd, adam] {
+            let (ref, refDone, refState) = try trainWithState(c0, workers: 1, data: data)
+            for n in [2, 3, 4] {
+                var c = c0
+                let (f, fd, fState) = try trainWithState(c, workers: n, data: data)
+                // Adam divides by √v, which magnifies rounding differences in gradients near
+                // zero: the gradient exchange too is 3–6·10⁻⁵ from one process after 30 steps.
+                let tol = c.optimizer == .adam ? 1e-4 : 1e-5
+                #expect(fd.exchange == "factors 1x\(n)")
+                #expect(relativeDifference(f, ref) <= tol, "\(c.optimizer) workers \(n): relative difference \(relativeDifference(f, ref))")
+                for (s, r) in zip(fState, refState) {
+                    #expect(relativeDifference(s, r) <= 1e-4, "\(c.optimizer) workers \(n): state differs by \(relativeDifference(s, r))")
+                }
+                #expect(abs(fd.train_loss! - refDone.train_loss!) <= 1e-5 * abs(refDone.train_loss!))
+                #expect(abs(fd.test_loss! - refDone.test_loss!) <= 1e-5 * abs(refDone.test_loss!))
+                #expect(fd.steps == c.steps)
+                c.exchange = .sharedGradients
+                let (g, gd, _) = try trainWithState(c, workers: n, data: data)
+                #expect(gd.exchange == "shared 1x\(n)")
+                #expect(relativeDifference(f, g) <= tol, "\(c.optimizer) workers \(n): factors vs gradients \(relativeDifference(f, g)), gradients vs one process \(relativeDifference(g, ref))")
+            }
+        }
+    }
+
+    @Test func factorExchangeWithRanksWithoutSamples() throws {
+        // Batch 3 over 4 workers on a wide XOR net (3 × 260 factors < 4,482 weights): one
+        // rank has no rows, and the last batch of each epoch has one sample.
+        var c = TrainConfig()
+        c.dataset = "xor"; c.model = "mlp:2-64-64-2"; c.activation = "tanh"; c.batchSize = 3; c.epochs = 5
+        c.schedule = .constant; c.lr = 0.1; c.momentum = 0.5
+        let (one, d1) = try trainParameters(c, workers: 1)
+        let (four, d4) = try trainParameters(c, workers: 4)
+        #expect(d4.exchange == "factors 1x4" && d4.steps == d1.steps)
+        #expect(relativeDifference(four, one) <= 1e-5, "relative difference \(relativeDifference(four, one))")
+    }
+
+    @Test func factorExchangeStopsADivergedRunBeforeTheWeights() throws {
+        // A learning rate that overflows: every rank stops with the divergence error at the
+        // same step, and the shared memory is released (a second run in this process works).
+        let data = try DataParallelTests.fashion.get()
+        var c = DataParallelTests.factorConfig(); c.lr = 1e30; c.steps = 10
+        #expect(throws: UserError.self) { _ = try trainParameters(c, workers: 2, data: data) }
+        c.lr = 0.05
+        let (_, done) = try trainParameters(c, workers: 2, data: data)
+        #expect(done.exchange == "factors 1x2" && done.steps == 10)
+    }
+
     @Test func microBatchesAccumulateInTheSharedSlots() throws {
         // A 64-sample batch on 2 workers pushed through in micro-batches of 8: each rank's
         // slot accumulates 4 micro-batches, and the result is the one-pass result up to rounding.

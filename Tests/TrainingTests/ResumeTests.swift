@@ -66,6 +66,21 @@ func trainStopping(_ config: TrainConfig, workers: Int, stopAfter: Int) throws -
         #expect(resumed.parameters_sha256 == straight.parameters_sha256)
     }
 
+    @Test func factorExchangeResumesExactly() throws {
+        // A net wide enough for the factor exchange (32 × 517 factors < 17,283 weights), with
+        // momentum and the plateau schedule: stop after 25 steps, resume, the same bits.
+        let cfg = smallConfig { $0.model = "mlp:2-128-128-3"; $0.momentum = 0.9 }
+        let plan = RunPlan(workers: 2, blasThreads: 1, quiet: true)
+        let straight = try train(cfg, plan: plan)
+        #expect(straight.exchange == "factors 1x2")
+        let dir = temporaryDirectory()
+        var c = cfg; c.checkpointDir = dir
+        _ = try trainStopping(c, workers: 2, stopAfter: 25)
+        c.resume = dir + "/" + Checkpointer.fileName(step: 25)
+        let resumed = try train(c, plan: plan)
+        #expect(resumed.parameters_sha256 == straight.parameters_sha256)
+    }
+
     @Test func lenetResumesExactlyOnTwoWorkers() throws {
         // Convolutions, pooling and momentum through the same checkpoint code, with the two
         // workers' shared-memory exchange: stop after 3 of 8 steps, resume, same bits.
