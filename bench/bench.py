@@ -225,7 +225,7 @@ def suite_dp(a, log):
         "```"] + [c.display_command() for c in everyone] + ["```", "",
         table(everyone, nn), "",
         f"numpy's OpenBLAS kernel in the mpi4py peer: {', '.join(sorted(map(str, core)))}. nntrain per step (medians): "
-        f"default exchange (factors) {per(nn, 'compute_per_step'):.2f} ms compute + {per(nn, 'comm_per_step'):.2f} ms exchange (with the weight-gradient GEMMs); "
+        f"default exchange (factors) {per(nn, 'compute_per_step'):.2f} ms compute (with the weight-gradient GEMMs it runs between its barriers) + {per(nn, 'comm_per_step'):.2f} ms exchange; "
         f"shared gradients {per(ng, 'compute_per_step'):.2f} ms compute + {per(ng, 'comm_per_step'):.2f} ms exchange; "
         f"allreduce {per(na, 'compute_per_step'):.2f} ms compute + {per(na, 'comm_per_step'):.2f} ms allreduce.", "",
         f"- nntrain ÷ mpi4py: **{r1[0]:.2f}×** (per-repetition median {r1[1]:.2f}, range {r1[2]:.2f}–{r1[3]:.2f}). Target ≥ 1.2×: **{'met' if r1[0] >= 1.2 else 'missed'}**.",
@@ -254,8 +254,7 @@ def suite_allreduce(a, log):
     senv["NNTRAIN_SYNC_BEFORE_ALLREDUCE"] = "1"
     nn = Contender("nntrain --exchange allreduce, mpirun -np 2", nntrain_argv(a, 256, ["--exchange", "allreduce"]), senv, mpi_np=2)
     # The gradient exchange in node memory. (The default for this MLP shares batch factors
-    # instead, which has no gradient exchange to time: its barrier-to-barrier time holds the
-    # weight-gradient GEMMs; the dp suite compares the two end to end.)
+    # instead, which exchanges no gradient at all; the dp suite compares the two end to end.)
     sh = Contender("nntrain --exchange shared-gradients, mpirun -np 2", nntrain_argv(a, 256, ["--exchange", "shared-gradients"]), base_env(), mpi_np=2)
     raw_runs, huge_runs = [], []
     for rep in range(a.reps):

@@ -34,8 +34,10 @@ public struct DoneMetrics: Codable, Sendable, Equatable {
     public var samples_per_second: Double
     public var world_size: Int
     public var reduction: String
-    /// How fast-mode gradients moved: "allreduce", or "shared NxL" (N nodes of L ranks that
-    /// summed them in shared memory); "allreduce" also for exact mode and one rank.
+    /// How the ranks combined their gradients: "shared NxL" (N nodes of L ranks that summed
+    /// them — exact mode: their Int64 sums — in node shared memory), "factors NxL" (the same
+    /// nodes sharing batch factors, each rank computing its rows of the weight gradients), or
+    /// "allreduce" (one rank, no shared memory, or --exchange allreduce).
     public var exchange: String = "allreduce"
     public var parameters: Int
     public var parameters_sha256: String

@@ -229,6 +229,8 @@ final class FactorExchange {
     let layers: [Layer]
     /// World rank of every local rank.
     let worldRanks: [Int]
+    /// Rows each factor buffer holds.
+    let rows: Int
     /// This rank's parameters: its rows of each weight and its entries of each bias.
     let ranges: [Range<Int>]
 
@@ -271,6 +273,7 @@ final class FactorExchange {
         self.layers = layers
         self.worldRanks = worldRanks
         self.ranges = ranges
+        self.rows = rows
     }
 }
 
@@ -281,6 +284,9 @@ extension Trainer {
     func factorGradient(_ f: FactorExchange, positions: Range<Int>, scale: Float, rowOffset: Int) -> Double {
         let n = positions.count
         guard n > 0 else { return 0 }
+        // FactorExchange.rows guarantees both; a larger batch would make forward re-reserve
+        // its buffers and silently drop the placements below.
+        precondition(n <= model.capacity && rowOffset + n <= f.rows, "factor exchange: \(n) rows at \(rowOffset) exceed the buffers")
         // Forward and backward write each Linear layer's input and output gradient straight
         // into my rows of the shared factor buffers; the samples are gathered there too.
         var x = xBuffer.pointer
@@ -308,9 +314,15 @@ extension Trainer {
         let P = parameterCount
         let mine = mem.slot(mem.localRank)
         try waitForNode(mem)                                               // A
+        // The weight gradients are compute, though they run inside the exchange: the caller
+        // counts everything from A to B as comm, so their time moves over here.
+        let g0 = Trainer.now()
         for l in f.layers {
             l.linear.weightGradient(rows: l.units, x: l.x, dy: l.dy, batch: rows)
         }
+        let gemm = Trainer.now() - g0
+        computeSeconds += gemm
+        commSeconds -= gemm
         let g = model.gradients.pointer
         if mem.spansNodes {
             for r in f.ranges { try mem.crossNodeSum(UnsafeMutableBufferPointer(start: g + r.lowerBound, count: r.count)) }

@@ -174,15 +174,24 @@ func fashionConfig() -> TrainConfig {
         #expect(relativeDifference(four, one) <= 1e-5, "relative difference \(relativeDifference(four, one))")
     }
 
-    @Test func factorExchangeStopsADivergedRunBeforeTheWeights() throws {
+    @Test func factorExchangeStopsADivergedRunTogether() throws {
         // A learning rate that overflows: every rank stops with the divergence error at the
         // same step, and the shared memory is released (a second run in this process works).
         let data = try DataParallelTests.fashion.get()
         var c = DataParallelTests.factorConfig(); c.lr = 1e30; c.steps = 10
-        #expect(throws: UserError.self) { _ = try trainParameters(c, workers: 2, data: data) }
+        #expect {
+            try trainParameters(c, workers: 2, data: data)
+        } throws: { error in
+            let m = (error as? UserError)?.message ?? ""
+            return m.contains("non-finite") && m.contains("lower the learning rate")
+        }
         c.lr = 0.05
         let (_, done) = try trainParameters(c, workers: 2, data: data)
         #expect(done.exchange == "factors 1x2" && done.steps == 10)
+        // A rank's slice larger than one micro-batch: gradient slots instead of factors.
+        c.microBatch = 16
+        let (_, slots) = try trainParameters(c, workers: 2, data: data)
+        #expect(slots.exchange == "shared 1x2" && slots.steps == 10)
     }
 
     @Test func microBatchesAccumulateInTheSharedSlots() throws {
