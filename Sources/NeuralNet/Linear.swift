@@ -55,16 +55,12 @@ public final class Linear<Scalar: NNScalar>: Layer {
 
     public func backward(x: UnsafePointer<Scalar>, y: UnsafePointer<Scalar>, dy: UnsafePointer<Scalar>,
                          dx: UnsafeMutablePointer<Scalar>?, batch: Int, accumulate: Bool) {
-        parameterGradients(x: x, dy: dy, batch: batch, accumulate: accumulate)
-        if let dx {
-            // dx[batch, i] = dy[batch, o] · W[o, i]
-            Scalar.gemm(transA: false, transB: false, m: batch, n: inFeatures, k: outFeatures,
-                        alpha: 1, a: dy, lda: outFeatures, b: w, ldb: inFeatures, beta: 0, c: dx, ldc: inFeatures)
-        }
+        parameterGradients(rows: 0..<outFeatures, x: x, dy: dy, batch: batch, accumulate: accumulate)
+        if let dx { inputGradient(dy: dy, dx: dx, batch: batch) }
     }
 
-    /// dx = dy · W only, without dL/dθ: the sufficient-factor exchange computes the weight
-    /// gradient later, over the rows of every rank (`weightGradient(rows:…)`).
+    /// dx[batch, i] = dy[batch, o] · W[o, i], without dL/dθ: the sufficient-factor exchange
+    /// computes the weight gradient later, over the rows of every rank (`weightGradient(rows:…)`).
     @_specialize(where Scalar == Float)
     public func inputGradient(dy: UnsafePointer<Scalar>, dx: UnsafeMutablePointer<Scalar>, batch: Int) {
         Scalar.gemm(transA: false, transB: false, m: batch, n: inFeatures, k: outFeatures,
@@ -75,44 +71,32 @@ public final class Linear<Scalar: NNScalar>: Layer {
     /// the gradient slice: the part of this layer's gradient that one rank owns, computed from
     /// the inputs x: [batch, in] and output gradients dy: [batch, out] of all ranks' samples
     /// (a sum over all of them, in row order, as one process would compute it).
-    @_specialize(where Scalar == Float)
     public func weightGradient(rows: Range<Int>, x: UnsafePointer<Scalar>, dy: UnsafePointer<Scalar>, batch: Int) {
-        let o = outFeatures, i = inFeatures, r0 = rows.lowerBound, nr = rows.count
-        guard nr > 0 else { return }
-        if batch == 0 {
-            (dw + r0 * i).update(repeating: 0, count: nr * i)
-            if useBias { (dw + o * i + r0).update(repeating: 0, count: nr) }
-            return
-        }
-        // Zeroed then accumulated, as `backward` does (the same bits as its memset + β = 1).
-        (dw + r0 * i).update(repeating: 0, count: nr * i)
-        Scalar.gemm(transA: true, transB: false, m: nr, n: i, k: batch,
-                    alpha: 1, a: dy + r0, lda: o, b: x, ldb: i, beta: 1, c: dw + r0 * i, ldc: i)
-        if useBias {
-            let db = dw + o * i + r0
-            db.update(repeating: 0, count: nr)
-            for r in 0..<batch {
-                let row = dy + r * o + r0
-                for j in 0..<nr { db[j] += row[j] }
-            }
-        }
+        parameterGradients(rows: rows, x: x, dy: dy, batch: batch, accumulate: false)
     }
 
     // Separate from the protocol's `backward` because generic functions with an optional pointer
     // argument are not specialized (see Conv2D.swift); the bias loop must run specialized.
+    // Overwriting zeroes the rows and accumulates into them: memset is faster than OpenBLAS
+    // 0.3.21's β = 0 pass over C, and 0 + Σ gives the same bits.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    private func parameterGradients(x: UnsafePointer<Scalar>, dy: UnsafePointer<Scalar>, batch: Int, accumulate: Bool) {
-        let o = outFeatures, i = inFeatures
-        // dW[o, i] = dyᵀ[o, batch] · x[batch, i]
-        Scalar.gemm(transA: true, transB: false, m: o, n: i, k: batch,
-                    alpha: 1, a: dy, lda: o, b: x, ldb: i, beta: accumulate ? 1 : 0, c: dw, ldc: i)
+    private func parameterGradients(rows: Range<Int>, x: UnsafePointer<Scalar>, dy: UnsafePointer<Scalar>, batch: Int, accumulate: Bool) {
+        let o = outFeatures, i = inFeatures, r0 = rows.lowerBound, nr = rows.count
+        guard nr > 0 else { return }
+        let dW = dw + r0 * i, db = dw + o * i + r0
+        if !accumulate {
+            dW.update(repeating: 0, count: nr * i)
+            if useBias { db.update(repeating: 0, count: nr) }
+        }
+        guard batch > 0 else { return }
+        // dW[rows, i] = dyᵀ[rows, batch] · x[batch, i]
+        Scalar.gemm(transA: true, transB: false, m: nr, n: i, k: batch,
+                    alpha: 1, a: dy + r0, lda: o, b: x, ldb: i, beta: 1, c: dW, ldc: i)
         if useBias {
-            let db = dw + o * i
-            if !accumulate { db.update(repeating: 0, count: o) }
             for r in 0..<batch {
-                let row = dy + r * o
-                for j in 0..<o { db[j] += row[j] }
+                let row = dy + r * o + r0
+                for j in 0..<nr { db[j] += row[j] }
             }
         }
     }
