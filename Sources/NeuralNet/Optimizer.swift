@@ -79,19 +79,13 @@ public final class Optimizer<Scalar: NNScalar> {
     ///   - w: parameters, n values, updated in place.
     ///   - g: the averaged gradient, n values (read only... except that weight decay is folded in a register).
     public func step(_ w: UnsafeMutablePointer<Scalar>, _ g: UnsafePointer<Scalar>, count n: Int, lr: Double) {
-        step(w, g, range: 0..<n, lr: lr)
-    }
-
-    /// Applies one update to elements `range` only: w[i] and the state at i, from g[i]. Ranks
-    /// that share one parameter buffer each update their own range (the step count advances
-    /// once per call, so every rank calls it once per step).
-    public func step(_ w0: UnsafeMutablePointer<Scalar>, _ g0: UnsafePointer<Scalar>, range: Range<Int>, lr: Double) {
         stepCount += 1
-        update(w0, g0, range: range, lr: lr)
+        update(w, g, range: 0..<n, lr: lr)
     }
 
-    /// One update of the elements in `ranges` (disjoint): as `step(range:)` on each, with the
-    /// step count advanced once.
+    /// One update of the elements in `ranges` (disjoint) only: w[i] and the state at i, from
+    /// g[i]. Ranks that share one parameter buffer each update their own ranges; the step count
+    /// advances once per call, so every rank calls it once per step.
     public func step(_ w0: UnsafeMutablePointer<Scalar>, _ g0: UnsafePointer<Scalar>, ranges: [Range<Int>], lr: Double) {
         stepCount += 1
         for r in ranges { update(w0, g0, range: r, lr: lr) }

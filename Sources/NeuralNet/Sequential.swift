@@ -90,7 +90,8 @@ public final class Sequential<Scalar: NNScalar> {
         capacity = batch
         activationStorage = layers.map { Buffer(count: batch * $0.outputSize) }
         deltaStorage = layers.map { Buffer(count: batch * $0.outputSize) }
-        usePrivateStorage()
+        activations = activationStorage.map(\.pointer)
+        deltas = deltaStorage.map(\.pointer)
         for l in layers { l.reserve(batch: batch) }
     }
 
@@ -104,13 +105,8 @@ public final class Sequential<Scalar: NNScalar> {
         if let gradient { deltas[k] = gradient }
     }
 
-    /// Back to the model's own activation buffers.
+    /// Back to the model's own activation buffers (in place: no allocation).
     public func usePrivateStorage() {
-        if activations.count != layers.count {
-            activations = activationStorage.map(\.pointer)
-            deltas = deltaStorage.map(\.pointer)
-            return
-        }
         for k in layers.indices { activations[k] = activationStorage[k].pointer; deltas[k] = deltaStorage[k].pointer }
     }
 
