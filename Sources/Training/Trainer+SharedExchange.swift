@@ -58,6 +58,18 @@ final class SharedExchange {
         updateRanges = factors?.ranges ?? [parameterShare]
     }
 
+    /// After barrier B: whether every local rank found its part finite, and the sum of their
+    /// Σθ² (local rank order; meaningful where the ranks wrote it, i.e. fast mode).
+    func statuses() -> (finite: Bool, sumSquares: Double) {
+        var finite = true, sumSquares = 0.0
+        for r in 0..<memory.localSize {
+            let s = memory.slot(r)
+            if s[statusOffset] != 0 { finite = false }
+            sumSquares += Double(s[statusOffset + 1])
+        }
+        return (finite, sumSquares)
+    }
+
     /// The reduced value of element i (valid between barriers B and C).
     @inline(__always) func reduced(_ i: Int) -> Float { memory.slot(memory.owner(of: i, count: count))[i] }
     @inline(__always) func reducedInt64(_ i: Int) -> Int64 { memory.slotInt64(memory.owner(of: i, count: count))[i] }
@@ -98,7 +110,7 @@ extension Trainer {
             try mem.barrier()
             let worldRanks = (0..<mem.localSize).map { Int(mem.slot($0)[status]) }
             try mem.barrier()
-            factors = FactorExchange(model: model, memory: mem, base: mem.shared + Ppad * (1 + states), rows: rows, worldRanks: worldRanks)
+            factors = FactorExchange(model: model, memory: mem, base: mem.shared + Ppad * (1 + states), rows: rows, worldRanks: worldRanks, worldSize: comm.size)
         }
         shared = SharedExchange(memory: mem, parameterCount: P, exact: exact, factors: factors)
         if comm.rank == 0 {
@@ -164,12 +176,7 @@ extension Trainer {
         out[sh.statusOffset + 1] = sq
         try mem.barrier()                                                  // B
         let P = parameterCount
-        var finite = true, sumSquares = 0.0
-        for r in 0..<L {
-            let s = mem.slot(r)
-            if s[sh.statusOffset] != 0 { finite = false }
-            sumSquares += Double(s[sh.statusOffset + 1])
-        }
+        let (finite, sumSquares) = sh.statuses()
         return (Double(sh.reduced(P + Tail.lossSum)), Int(sh.reduced(P + Tail.count)), sh.reduced(P + Tail.stop) > 0, finite, sumSquares)
     }
 }
@@ -199,8 +206,7 @@ extension Trainer {
         if config.l2 > 0 { _ = addL2Gradient(g, ps) }   // Σθ² of the loss: over all θ, before (see step)
         mem.slot(mem.localRank)[sh.statusOffset] = allFinite(g + ps.lowerBound, count: ps.count) ? 0 : 1
         try mem.barrier()                                                  // B
-        var finite = true
-        for r in 0..<L where mem.slot(r)[sh.statusOffset] != 0 { finite = false }
+        let finite = sh.statuses().finite
         let P = parameterCount
         let lossSum = sh.reducedInt64(P + Tail.overflow) > 0 ? Double.nan : Double(sh.reducedInt64(P + Tail.lossSum)) * inv
         return (lossSum, Int(sh.reducedInt64(P + Tail.count)), sh.reducedInt64(P + Tail.stop) > 0, finite)
@@ -229,6 +235,8 @@ final class FactorExchange {
     let layers: [Layer]
     /// World rank of every local rank.
     let worldRanks: [Int]
+    let localRank: Int
+    let worldSize: Int
     /// Rows each factor buffer holds.
     let rows: Int
     /// This rank's parameters: its rows of each weight and its entries of each bias.
@@ -247,6 +255,18 @@ final class FactorExchange {
         return rows * factorsPerRow < model.parameterCount ? rows : nil
     }
 
+    /// For global batch `range`: where this rank's rows start in the factor buffers (after
+    /// those of the node's lower local ranks) and how many rows the node has.
+    func rows(of range: Range<Int>) -> (offset: Int, node: Int) {
+        var offset = 0, node = 0
+        for (j, w) in worldRanks.enumerated() {
+            let c = Sampler.slice(range, part: w, of: worldSize).count
+            if j < localRank { offset += c }
+            node += c
+        }
+        return (offset, node)
+    }
+
     static func linearLayers(_ model: Sequential<Float>) -> [(Int, Linear<Float>)] {
         model.layers.enumerated().compactMap { k, l in (l as? Linear<Float>).map { (k, $0) } }
     }
@@ -255,7 +275,7 @@ final class FactorExchange {
         linearLayers(model).reduce(0) { $0 + NodeSharedMemory.cacheLines(rows * $1.1.inFeatures) + NodeSharedMemory.cacheLines(rows * $1.1.outFeatures) }
     }
 
-    init(model: Sequential<Float>, memory: NodeSharedMemory, base: UnsafeMutablePointer<Float>, rows: Int, worldRanks: [Int]) {
+    init(model: Sequential<Float>, memory: NodeSharedMemory, base: UnsafeMutablePointer<Float>, rows: Int, worldRanks: [Int], worldSize: Int) {
         var p = base
         var layers: [Layer] = []
         var ranges: [Range<Int>] = []
@@ -272,6 +292,8 @@ final class FactorExchange {
         }
         self.layers = layers
         self.worldRanks = worldRanks
+        self.localRank = memory.localRank
+        self.worldSize = worldSize
         self.ranges = ranges
         self.rows = rows
     }
@@ -296,11 +318,7 @@ extension Trainer {
             model.place(layer: l.index, output: nil, gradient: l.dy + rowOffset * l.linear.outFeatures)
         }
         defer { model.usePrivateStorage() }
-        indexBuffer.pointer.update(from: sampler.order.pointer + positions.lowerBound, count: n)
-        data.train.gather(indexBuffer.pointer, count: n, into: x, labels: labelBuffer.pointer, targets: targetBuffer.pointer)
-        let z = model.forward(x, batch: n)
-        let lossSum = loss.evaluate(z, targets: Targets(labels: labelBuffer.pointer, values: targetBuffer.pointer),
-                                    batch: n, outputs: outputs, dz: model.outputGradient, scale: scale)
+        let lossSum = forwardAndLoss(positions, into: x, scale: scale)
         model.backwardInputs(x, batch: n)
         return lossSum
     }
@@ -346,12 +364,7 @@ extension Trainer {
         mine[sh.statusOffset] = finite ? 0 : 1
         mine[sh.statusOffset + 1] = sq
         try mem.barrier()                                                  // B
-        var allFiniteRanks = true, sumSquares = 0.0
-        for r in 0..<L {
-            let s = mem.slot(r)
-            if s[sh.statusOffset] != 0 { allFiniteRanks = false }
-            sumSquares += Double(s[sh.statusOffset + 1])
-        }
+        let (allFiniteRanks, sumSquares) = sh.statuses()
         let t0 = mem.slot(0) + tail
         return (Double(t0[Tail.lossSum]), Int(t0[Tail.count]), t0[Tail.stop] > 0, allFiniteRanks, sumSquares)
     }

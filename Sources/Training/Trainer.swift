@@ -162,12 +162,7 @@ public final class Trainer {
         var lo = positions.lowerBound
         while lo < positions.upperBound {
             let n = min(micro, positions.upperBound - lo)
-            (indexBuffer.pointer).update(from: sampler.order.pointer + lo, count: n)
-            data.train.gather(indexBuffer.pointer, count: n, into: xBuffer.pointer,
-                              labels: labelBuffer.pointer, targets: targetBuffer.pointer)
-            let z = model.forward(xBuffer.pointer, batch: n)
-            lossSum += loss.evaluate(z, targets: Targets(labels: labelBuffer.pointer, values: targetBuffer.pointer),
-                                     batch: n, outputs: outputs, dz: model.outputGradient, scale: scale)
+            lossSum += forwardAndLoss(lo..<lo + n, into: xBuffer.pointer, scale: scale)
             // Every micro-batch accumulates into a zeroed buffer: memset is ~2× faster than
             // OpenBLAS 0.3.21's beta=0 pass over C (sgemm_beta), and the bits are the same.
             if first { model.gradients.pointer.update(repeating: 0, count: P) }
@@ -176,6 +171,18 @@ public final class Trainer {
             lo += n
         }
         return lossSum
+    }
+
+    /// Gathers the samples at sampler positions `positions` (at most one micro-batch) into x,
+    /// runs the model on them and leaves scale · dL/dz in `model.outputGradient`; returns the
+    /// loss sum.
+    func forwardAndLoss(_ positions: Range<Int>, into x: UnsafeMutablePointer<Float>, scale: Float) -> Double {
+        let n = positions.count
+        indexBuffer.pointer.update(from: sampler.order.pointer + positions.lowerBound, count: n)
+        data.train.gather(indexBuffer.pointer, count: n, into: x, labels: labelBuffer.pointer, targets: targetBuffer.pointer)
+        let z = model.forward(x, batch: n)
+        return loss.evaluate(z, targets: Targets(labels: labelBuffer.pointer, values: targetBuffer.pointer),
+                             batch: n, outputs: outputs, dz: model.outputGradient, scale: scale)
     }
 
     /// Runs one optimizer step on global batch `stepInEpoch` of `epoch`.
@@ -243,20 +250,8 @@ public final class Trainer {
             globalStop = a[P + Tail.stop] > 0
         } else {
             let mine = Sampler.slice(range, part: comm.rank, of: comm.size)
-            var nodeRows = 0
-            let l: Double
-            if let f = shared?.factors {
-                // My rows follow those of the node's lower local ranks (Trainer+SharedExchange.swift).
-                var offset = 0
-                for (j, w) in f.worldRanks.enumerated() {
-                    let c = Sampler.slice(range, part: w, of: comm.size).count
-                    if j < shared!.memory.localRank { offset += c }
-                    nodeRows += c
-                }
-                l = factorGradient(f, positions: mine, scale: scale, rowOffset: offset)
-            } else {
-                l = gradient(positions: mine, scale: scale)
-            }
+            let l = shared?.factors.map { factorGradient($0, positions: mine, scale: scale, rowOffset: $0.rows(of: range).offset) }
+                ?? gradient(positions: mine, scale: scale)
             g[P + Tail.lossSum] = Float(l)
             g[P + Tail.count] = Float(mine.count)
             g[P + Tail.stop] = stopLocal ? 1 : 0
@@ -265,7 +260,7 @@ public final class Trainer {
             if let sh = shared {
                 // The node's ranks reduce in shared memory and each updates its share of the
                 // shared parameters (Trainer+SharedExchange.swift).
-                let r = try sh.factors.map { try factorReduce(sh, $0, rows: nodeRows) } ?? sharedReduce(sh)
+                let r = try sh.factors.map { try factorReduce(sh, $0, rows: $0.rows(of: range).node) } ?? sharedReduce(sh)
                 commSeconds += Trainer.now() - t0; t0 = Trainer.now()
                 precondition(r.count == count, "shared-memory reduction lost samples")
                 let meanLoss = r.lossSum / Double(count) + config.l2 * r.sumSquares
