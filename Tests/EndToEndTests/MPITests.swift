@@ -12,6 +12,19 @@ func done(_ path: String) throws -> [String: Any] {
     return d
 }
 
+/// Runs `job` under `mpirun -np n` and on `n` in-process workers; expects both to succeed, the
+/// MPI run to report `exchange`, and the same parameters bit for bit. Returns the MPI run's done line.
+func mpiMatchesWorkers(_ job: [String], ranks n: Int, exchange: String, in d: String) throws -> [String: Any] {
+    let r = try mpirun(["-np", "\(n)", nntrainBinary] + job + ["--metrics", "\(d)/np\(n).jsonl"])
+    #expect(r.status == 0 && !r.timedOut, "np \(n): \(r.stderr)")
+    let w = try nntrain(job + ["--workers", "\(n)", "--metrics", "\(d)/w\(n).jsonl"])
+    #expect(w.status == 0, "workers \(n): \(w.stderr)")
+    let a = try done("\(d)/np\(n).jsonl"), b = try done("\(d)/w\(n).jsonl")
+    #expect(a["exchange"] as? String == exchange)
+    #expect(a["parameters_sha256"] as? String == b["parameters_sha256"] as? String, "np \(n) vs workers \(n)")
+    return a
+}
+
 @Suite(.serialized) struct MPITests {
     @Test func exactModeIsBitIdenticalAcrossRanksAndWorkers() throws {
         let d = temporaryDirectory()
@@ -53,13 +66,7 @@ func done(_ path: String) throws -> [String: Any] {
         // in-process workers do: the same parameters bit for bit, and the allreduce path agrees.
         let d = temporaryDirectory()
         for n in [2, 4] {
-            let r = try mpirun(["-np", "\(n)", nntrainBinary] + smallJob + ["--metrics", "\(d)/np\(n).jsonl"])
-            #expect(r.status == 0 && !r.timedOut, "np \(n): \(r.stderr)")
-            let w = try nntrain(smallJob + ["--workers", "\(n)", "--metrics", "\(d)/w\(n).jsonl"])
-            #expect(w.status == 0, "workers \(n): \(w.stderr)")
-            let a = try done("\(d)/np\(n).jsonl"), b = try done("\(d)/w\(n).jsonl")
-            #expect(a["exchange"] as? String == "shared 1x\(n)")
-            #expect(a["parameters_sha256"] as? String == b["parameters_sha256"] as? String, "np \(n) vs workers \(n)")
+            let a = try mpiMatchesWorkers(smallJob, ranks: n, exchange: "shared 1x\(n)", in: d)
             let x = try mpirun(["-np", "\(n)", nntrainBinary] + smallJob + ["--exchange", "allreduce", "--metrics", "\(d)/ar\(n).jsonl"])
             #expect(x.status == 0, "\(x.stderr)")
             let c = try done("\(d)/ar\(n).jsonl")
@@ -85,13 +92,7 @@ func done(_ path: String) throws -> [String: Any] {
         _ = try nntrain(job + ["--metrics", "\(d)/one.jsonl"])
         let ref = try done("\(d)/one.jsonl")
         for n in [2, 4] {
-            let r = try mpirun(["-np", "\(n)", nntrainBinary] + job + ["--metrics", "\(d)/np\(n).jsonl"])
-            #expect(r.status == 0 && !r.timedOut, "np \(n): \(r.stderr)")
-            let w = try nntrain(job + ["--workers", "\(n)", "--metrics", "\(d)/w\(n).jsonl"])
-            #expect(w.status == 0, "workers \(n): \(w.stderr)")
-            let a = try done("\(d)/np\(n).jsonl"), b = try done("\(d)/w\(n).jsonl")
-            #expect(a["exchange"] as? String == "factors 1x\(n)")
-            #expect(a["parameters_sha256"] as? String == b["parameters_sha256"] as? String, "np \(n) vs workers \(n)")
+            let a = try mpiMatchesWorkers(job, ranks: n, exchange: "factors 1x\(n)", in: d)
             for key in ["train_loss", "test_loss"] {
                 let u = a[key] as! Double, v = ref[key] as! Double
                 #expect(abs(u - v) <= 1e-5 * abs(v), "np \(n) \(key): factors \(u) vs one process \(v)")
