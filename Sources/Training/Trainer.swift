@@ -250,7 +250,8 @@ public final class Trainer {
             globalStop = a[P + Tail.stop] > 0
         } else {
             let mine = Sampler.slice(range, part: comm.rank, of: comm.size)
-            let l = shared?.factors.map { factorGradient($0, positions: mine, scale: scale, rowOffset: $0.rows(of: range).offset) }
+            let factorRows = shared?.factors?.rows(of: range)
+            let l = shared?.factors.map { factorGradient($0, positions: mine, scale: scale, rowOffset: factorRows!.offset) }
                 ?? gradient(positions: mine, scale: scale)
             g[P + Tail.lossSum] = Float(l)
             g[P + Tail.count] = Float(mine.count)
@@ -260,7 +261,7 @@ public final class Trainer {
             if let sh = shared {
                 // The node's ranks reduce in shared memory and each updates its share of the
                 // shared parameters (Trainer+SharedExchange.swift).
-                let r = try sh.factors.map { try factorReduce(sh, $0, rows: $0.rows(of: range).node) } ?? sharedReduce(sh)
+                let r = try sh.factors.map { try factorReduce(sh, $0, rows: factorRows!.node) } ?? sharedReduce(sh)
                 commSeconds += Trainer.now() - t0; t0 = Trainer.now()
                 precondition(r.count == count, "shared-memory reduction lost samples")
                 let meanLoss = r.lossSum / Double(count) + config.l2 * r.sumSquares
