@@ -101,6 +101,10 @@ struct TrainOptions: ParsableArguments {
     var keep: String?
     @Option(help: ArgumentHelp("Resume from 'auto' (newest good checkpoint in --checkpoint-dir, else start fresh) or a checkpoint file (default: none)", valueName: "auto|path"))
     var resume: String?
+    @Option(name: .customLong("stall-timeout"), help: ArgumentHelp("End the job when a collective makes no progress for this many seconds, naming the ranks that never arrived; 0 = off (default: \(Int(d.stallTimeout)))", valueName: "seconds"))
+    var stallTimeout: String?
+    @Option(help: ArgumentHelp("Write TensorBoard event files into this directory (default: none)", valueName: "dir"))
+    var tensorboard: String?
 
     /// (key, value) pairs of the flags given, in key order.
     var overrides: [(String, String)] {
@@ -116,6 +120,7 @@ struct TrainOptions: ParsableArguments {
             ("scale-base-batch", scaleBaseBatch), ("eval-every", evalEvery), ("log-every-steps", logEverySteps),
             ("csv-label-column", csvLabelColumn), ("csv-regression", csvRegression), ("checkpoint-dir", checkpointDir),
             ("checkpoint-every", checkpointEvery), ("keep", keep), ("resume", resume),
+            ("stall-timeout", stallTimeout), ("tensorboard", tensorboard),
         ]
         return pairs.compactMap { k, v in v.map { (k, $0) } }
     }

@@ -13,7 +13,7 @@ extension TrainConfig {
         "train-subset", "test-subset", "shuffle", "reduction", "exchange", "shards", "schedule", "milestones", "gamma",
         "plateau-patience", "plateau-factor", "plateau-threshold", "plateau-cooldown", "plateau-monitor",
         "min-lr", "warmup-steps", "scale-lr", "scale-base-batch", "eval-every", "log-every-steps", "csv-label-column", "csv-regression",
-        "checkpoint-dir", "checkpoint-every", "keep", "resume",
+        "checkpoint-dir", "checkpoint-every", "keep", "resume", "stall-timeout", "tensorboard",
     ]
 
     /// Sets `key` from its text form.
@@ -104,6 +104,10 @@ extension TrainConfig {
         case "resume":
             guard !value.isEmpty else { throw bad("auto or a checkpoint path") }
             resume = value
+        case "stall-timeout": stallTimeout = try double()
+        case "tensorboard":
+            guard !value.isEmpty else { throw bad("a directory") }
+            tensorboard = value
         default:
             let near = TrainConfig.keys.min { editDistance($0, key) < editDistance($1, key) }
             let hint = near.map { editDistance($0, key) <= 3 ? " (did you mean '\($0)'?)" : "" } ?? ""

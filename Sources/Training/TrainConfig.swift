@@ -89,6 +89,10 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var resume: String? = nil
     /// Start from the weights in this safetensors file (e.g. exported from PyTorch).
     public var initFrom: String? = nil
+    /// Seconds a collective may make no progress before the job ends naming the missing ranks (0: off).
+    public var stallTimeout = 300.0
+    /// Directory for TensorBoard event files (nil: none are written).
+    public var tensorboard: String? = nil
 
     public init() {}
 
@@ -111,6 +115,7 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         if resume != nil && initFrom != nil {
             throw UserError("--resume and --init FILE exclude each other: --resume continues a run, --init starts a new one from given weights")
         }
+        guard stallTimeout >= 0, stallTimeout.isFinite else { throw UserError("--stall-timeout must be ≥ 0 seconds (0: off), got \(stallTimeout)") }
         guard logEverySteps >= 0 else { throw UserError("--log-every-steps must be ≥ 0, got \(logEverySteps)") }
         guard scaleBaseBatch > 0 else { throw UserError("--scale-base-batch must be > 0") }
         guard Activation(parsing: activation) != nil else {
@@ -147,6 +152,7 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         var c = self
         c.metrics = nil
         c.resume = nil
+        c.tensorboard = nil
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         return (try? String(decoding: enc.encode(c), as: UTF8.self)) ?? ""
