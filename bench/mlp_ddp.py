@@ -6,6 +6,12 @@ allreduce over gloo). One intra-op thread per process.
 
 Launch under mpirun (reads OMPI_COMM_WORLD_RANK/SIZE) or torchrun (RANK/WORLD_SIZE).
 Rank 0 prints one JSON line per epoch: global samples/s over that epoch's steps only.
+
+--hook fp16|bf16 registers DDP's fp16_compress_hook / bf16_compress_hook (gradients cast to
+16 bits for the allreduce, averaged, cast back). --nosync-steps K: after the timed epochs, K
+more steps under model.no_sync() (forward, backward, step without DDP's allreduce), printed as
+one {"event": "nosync"} line: the compute a synchronized step contains, so that
+step time - no-sync step time is the communication DDP did not hide behind backward.
 """
 import argparse
 import json
@@ -16,6 +22,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 
 from fmnist import DEFAULT_DIR, load_train
 
@@ -31,6 +38,8 @@ def main():
     ap.add_argument("--data", default=DEFAULT_DIR)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--port", default="29533")
+    ap.add_argument("--hook", choices=["none", "fp16", "bf16"], default="none", help="DDP comm hook")
+    ap.add_argument("--nosync-steps", type=int, default=0, help="untimed-by-epoch steps under no_sync() at the end")
     a = ap.parse_args()
 
     env = os.environ
@@ -46,10 +55,19 @@ def main():
     x_all, y_all = torch.from_numpy(xs), torch.from_numpy(ys)
     n = x_all.shape[0]
     model = DDP(nn.Sequential(nn.Linear(784, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 10)))
+    if a.hook != "none":
+        hook = {"fp16": default_hooks.fp16_compress_hook, "bf16": default_hooks.bf16_compress_hook}[a.hook]
+        model.register_comm_hook(dist.group.WORLD, hook)
     opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum)
     loss_fn = nn.CrossEntropyLoss()
     B = a.batch_size
     steps = (n + B - 1) // B
+
+    def my_slice(batch):
+        q, r = divmod(batch.numel(), size)
+        lo = rank * q + min(rank, r)
+        return batch[lo:lo + q + (1 if rank < r else 0)]
+
     for epoch in range(a.epochs):
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(a.seed * 1000 + epoch))
         dist.barrier()
@@ -57,10 +75,7 @@ def main():
         loss_sum = 0.0
         for k in range(steps):
             batch = perm[k * B:(k + 1) * B]
-            count = batch.numel()
-            q, r = divmod(count, size)
-            lo = rank * q + min(rank, r)
-            idx = batch[lo:lo + q + (1 if rank < r else 0)]
+            idx = my_slice(batch)
             x = x_all[idx].float().mul_(1.0 / 255.0)
             y = y_all[idx]
             opt.zero_grad(set_to_none=False)
@@ -70,9 +85,27 @@ def main():
             loss_sum += loss.item() * idx.numel()
         dt = time.perf_counter() - t0
         if rank == 0:
-            print(json.dumps({"event": "epoch", "epoch": epoch + 1, "samples_per_second": n / dt,
-                              "epoch_seconds": dt, "train_loss_rank0": loss_sum / max(1, (n + size - 1) // size),
+            print(json.dumps({"event": "epoch", "epoch": epoch + 1, "step": (epoch + 1) * steps,
+                              "samples_per_second": n / dt, "epoch_seconds": dt, "hook": a.hook, "train_loss_rank0": loss_sum / max(1, (n + size - 1) // size),
                               "world_size": size, "threads": torch.get_num_threads()}), flush=True)
+    if a.nosync_steps > 0:
+        # The same steps without DDP's gradient allreduce: the ranks drift apart (timing only).
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(a.seed * 1000 + a.epochs))
+        times = []
+        for k in range(a.nosync_steps):
+            batch = perm[(k % steps) * B:((k % steps) + 1) * B]
+            idx = my_slice(batch)
+            x = x_all[idx].float().mul_(1.0 / 255.0)
+            t0 = time.perf_counter()
+            with model.no_sync():
+                opt.zero_grad(set_to_none=False)
+                loss_fn(model(x), y_all[idx]).backward()
+            opt.step()
+            times.append(time.perf_counter() - t0)
+        if rank == 0:
+            times.sort()
+            print(json.dumps({"event": "nosync", "steps": len(times), "median_step_seconds": times[len(times) // 2]}), flush=True)
+        dist.barrier()
     dist.destroy_process_group()
 
 

@@ -7,7 +7,9 @@ contiguous slice of global batch k, computes the gradient SUM of its slice scale
 ONE in-place MPI Allreduce per step, then the same SGD-momentum step (v = μv + g; w -= ηv)
 on every rank. Buffers are allocated once; matmuls write into them with out=.
 
-Rank 0 prints one JSON line per epoch: global samples/s over that epoch's steps only.
+Rank 0 prints one JSON line per epoch: global samples/s over that epoch's steps only, and
+its split as nntrain's metrics have it: comm_seconds is the time inside the Allreduce calls
+(waiting for the slower rank included), compute_seconds the rest of the epoch.
 Run with OPENBLAS_NUM_THREADS=1 (one BLAS thread per rank).
 """
 import argparse
@@ -98,6 +100,7 @@ def main():
         comm.Barrier()
         t0 = time.perf_counter()
         loss_epoch = 0.0
+        comm_s = 0.0
         for k in range(steps):
             lo_g, hi_g = k * B, min((k + 1) * B, n)
             count = hi_g - lo_g
@@ -142,7 +145,9 @@ def main():
                 loss_sum = 0.0
             grads[P] = loss_sum
             grads[P + 1] = m
+            tc = time.perf_counter()
             comm.Allreduce(MPI.IN_PLACE, grads, op=MPI.SUM)
+            comm_s += time.perf_counter() - tc
             assert int(grads[P + 1]) == count
             loss_epoch += float(grads[P])
             # SGD with momentum, the same on every rank.
@@ -151,8 +156,9 @@ def main():
             params -= np.float32(a.lr) * mom
         dt = time.perf_counter() - t0
         if rank == 0:
-            print(json.dumps({"event": "epoch", "epoch": epoch + 1, "samples_per_second": n / dt,
-                              "epoch_seconds": dt, "train_loss": loss_epoch / n, "world_size": size,
+            print(json.dumps({"event": "epoch", "epoch": epoch + 1, "step": (epoch + 1) * steps,
+                              "samples_per_second": n / dt, "epoch_seconds": dt,
+                              "compute_seconds": dt - comm_s, "comm_seconds": comm_s, "train_loss": loss_epoch / n, "world_size": size,
                               "blas_core": blas_info(),
                               "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
                               "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")}), flush=True)
