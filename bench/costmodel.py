@@ -1,0 +1,421 @@
+#!/usr/bin/env python3
+"""Cost model of data-parallel training of the default MLP across nodes: per-link latency plus
+bytes over bandwidth for each exchange strategy's messages, compute per layer measured.
+
+    python3 bench/costmodel.py measure [--reps 3]            # compute at one rank -> bench/results/compute-*.json
+    python3 bench/costmodel.py predict --compute C.json --runs R1.jsonl [R2.jsonl ...] [--plot docs/img/x.png]
+
+The model (per step, per rank, b = 128 samples per rank, N ranks = nodes, one per node):
+
+  t_step = t_compute + t_exchange (strategies that overlap: a two-stage pipeline of backward
+  per layer and communication per bucket, see `pipeline`)
+
+  t_compute  one rank's measured step time (`measure`: nntrain, PyTorch and numpy each alone,
+             one BLAS thread, batch 128), split over layers and passes by GEMM flops:
+             forward 2·b·in·out, weight gradient 2·b·in·out, input gradient 2·b·in·out (not
+             for the first layer). On the measuring machine N hosts share C cores (--cores), so
+             there t_compute is scaled by max(1, N/C); the 2-64 node predictions assume one
+             core per node (no scaling).
+  messages   α per message (the link probe's 1-byte round trip ÷ 2) and bytes ÷ β, β the
+             bandwidth one link carries per direction. Measured points: β is the link probe's
+             ring figure (bench/netns_link.py, in the runs' JSONL) times an implementation's
+             protocol efficiency η (how much of the TCP probe's bandwidth an MPI or gloo
+             allreduce reaches), fitted on ONE measured point (--calibrate, default 2 hosts
+             1gbit) and then held fixed: every other point is a prediction. Predictions at
+             1/10/100 Gbit/s: β = rate × 0.94 (TCP/IP payload over Ethernet framing) × η.
+
+  ring allreduce of B bytes:  2(N-1) messages, 2(N-1)/N · B bytes sent per rank
+  ring allgather, B per rank: (N-1) messages,  (N-1) · B bytes sent per rank
+  strategies (bytes per rank and step for P = 1,863,690 parameters):
+    allreduce        one allreduce of the whole fp32 gradient (nntrain today, numpy+mpi4py)
+    allreduce-bf16   the same in bf16 (half the bytes; fp32 accumulation)
+    overlap          allreduce per layer, each started when its layer's backward is done
+    ddp / ddp-bf16   DDP's buckets (1 MB first bucket: W3,b3,b2,W2; then W1,b1), overlapped
+    factors          allgather every Linear layer's x and dy rows (b·(in+out) floats per rank),
+                     each rank forming dW over the global batch: +(N-1)× the weight-gradient GEMMs
+    hybrid           per layer the cheaper of allreduce and factors (Poseidon's choice)
+    hybrid-bf16      the same with bf16 on the wire
+    powersgd:R       rank-R PowerSGD: allreduce of (in+out)·R floats per weight matrix, biases fp32
+"""
+import argparse
+import glob
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+NN = os.environ.get("NN", os.path.join(ROOT, ".build", "release", "nntrain"))
+LAYERS = [(784, 1024), (1024, 1024), (1024, 10)]   # (in, out)
+P = sum(i * o + o for i, o in LAYERS)              # 1,863,690
+B = 128                                            # samples per rank
+METRICS = f"/tmp/costmodel-{os.getpid()}.jsonl"
+FRAMING = 0.94                                     # TCP payload ÷ Ethernet line rate at MTU 1500
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+# ---------------------------------------------------------------- compute
+
+
+class Compute:
+    """One rank's step time, split over layers by GEMM flops."""
+
+    def __init__(self, t_step, b=B):
+        self.t, self.b = t_step, b
+        fl = []
+        for k, (i, o) in enumerate(LAYERS):
+            g = 2.0 * b * i * o
+            fl.append({"fwd": g, "dw": g, "dx": g if k > 0 else 0.0})
+        total = sum(sum(d.values()) for d in fl)
+        self.layer = [{k: t_step * v / total for k, v in d.items()} for d in fl]
+
+    def scaled(self, f):
+        return Compute(self.t * f, self.b)
+
+    @property
+    def fwd(self):
+        return sum(l["fwd"] for l in self.layer)
+
+    def bwd(self, k):
+        return self.layer[k]["dw"] + self.layer[k]["dx"]
+
+
+# ---------------------------------------------------------------- messages
+
+
+def ring_allreduce(nbytes, n, link):
+    if n == 1:
+        return 0.0
+    return 2 * (n - 1) * link["alpha"] + 2 * (n - 1) / n * nbytes / link["beta"]
+
+
+def ring_allgather(nbytes_per_rank, n, link):
+    if n == 1:
+        return 0.0
+    return (n - 1) * link["alpha"] + (n - 1) * nbytes_per_rank / link["beta"]
+
+
+def pipeline(comp, buckets, n, link, wire=4):
+    """Step time when bucket k's allreduce starts as soon as its layers' backward is done and
+    the previous bucket's allreduce has finished. buckets: lists of layer indices in the
+    order their backward completes (last layer first)."""
+    t = comp.fwd
+    comm_free = 0.0
+    done = t
+    for bucket in buckets:
+        for k in bucket:
+            done += comp.bwd(k)
+        nbytes = sum(LAYERS[k][0] * LAYERS[k][1] + LAYERS[k][1] for k in bucket) * wire
+        start = max(done, comm_free)
+        comm_free = start + ring_allreduce(nbytes, n, link)
+    return max(done, comm_free)
+
+
+def factor_layer(k, n, link, comp, wire=4):
+    """Allgather of layer k's factors, and the extra weight-gradient GEMMs over the other ranks' rows."""
+    i, o = LAYERS[k]
+    return ring_allgather(comp.b * (i + o) * wire, n, link) + (n - 1) * comp.layer[k]["dw"]
+
+
+def allreduce_layer(k, n, link, wire=4):
+    i, o = LAYERS[k]
+    return ring_allreduce((i * o + o) * wire, n, link)
+
+
+def strategy_time(name, n, link, comp):
+    """(step seconds, bytes sent per rank per step)."""
+    if name in ("allreduce", "allreduce-bf16"):
+        w = 2 if name.endswith("bf16") else 4
+        return comp.t + ring_allreduce(P * w, n, link), 2 * (n - 1) / n * P * w
+    if name == "overlap":
+        return pipeline(comp, [[2], [1], [0]], n, link), 2 * (n - 1) / n * P * 4
+    if name in ("ddp", "ddp-bf16"):
+        w = 2 if name.endswith("bf16") else 4
+        return pipeline(comp, [[2, 1], [0]], n, link, w), 2 * (n - 1) / n * P * w
+    if name == "factors":
+        t = comp.t + sum(factor_layer(k, n, link, comp) for k in range(len(LAYERS)))
+        return t, (n - 1) * comp.b * sum(i + o for i, o in LAYERS) * 4
+    if name in ("hybrid", "hybrid-bf16"):
+        w = 2 if name.endswith("bf16") else 4
+        t, nb = comp.t, 0.0
+        for k, (i, o) in enumerate(LAYERS):
+            f, r = factor_layer(k, n, link, comp, w), allreduce_layer(k, n, link, w)
+            t += min(f, r)
+            nb += (n - 1) * comp.b * (i + o) * w if f < r else 2 * (n - 1) / n * (i * o + o) * w
+        return t, nb
+    if name.startswith("powersgd:"):
+        r = int(name.split(":")[1])
+        floats = sum((i + o) * r + o for i, o in LAYERS)
+        # two allreduces per step (P then Q), each of half the floats; orthogonalization ignored
+        t = comp.t + 2 * ring_allreduce(floats * 4 / 2, n, link)
+        return t, 2 * (n - 1) / n * floats * 4
+    raise SystemExit(f"costmodel: unknown strategy {name}")
+
+
+STRATEGIES = ["allreduce", "allreduce-bf16", "overlap", "ddp", "ddp-bf16", "factors", "hybrid", "hybrid-bf16", "powersgd:4"]
+# Which implementation's compute and protocol efficiency a strategy uses in the predictions.
+IMPL = {"ddp": "torch", "ddp-bf16": "torch"}
+# Measured contenders (bench/netns.py specs) -> (strategy, implementation). Extend with --map.
+MEASURED = {"nntrain": ("allreduce", "nntrain"), "nntrain+--exchange,allreduce": ("allreduce", "nntrain"),
+            "mpi4py": ("allreduce", "numpy"), "ddp": ("ddp", "torch"), "ddp+bf16": ("ddp-bf16", "torch"),
+            "ddp+fp16": ("ddp-bf16", "torch")}
+PROTOCOL = {"nntrain": "mpi", "numpy": "mpi", "torch": "gloo"}
+
+
+# ---------------------------------------------------------------- measure
+
+
+def measure(a):
+    """Times nntrain, PyTorch and numpy alone (one process, one BLAS thread, batch 128)."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    penv = dict(env)
+    for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        penv.pop(k, None)
+    if os.geteuid() == 0:
+        for e in (env, penv):
+            e.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    common = ["--train-subset", str(a.train_subset), "--epochs", str(a.epochs), "--batch-size", str(B)]
+    cmds = {
+        "nntrain": ([NN, "train", "--blas-threads", "1", "--test-subset", "1000", "--eval-every", "0", "--schedule", "constant",
+                     "--lr", "0.05", "--momentum", "0.9", "--quiet", "--metrics", METRICS] + common, env),
+        "torch": ([sys.executable, os.path.join(BENCH, "mlp_torch.py"), "--threads", "1"] + common, penv),
+        "numpy": ([sys.executable, os.path.join(BENCH, "mlp_mpi4py.py")] + common, penv),
+    }
+    runs = {k: [] for k in cmds}
+    for rep in range(a.reps):
+        for k, (argv, e) in cmds.items():
+            if os.path.exists(METRICS):
+                os.remove(METRICS)
+            p = subprocess.run(argv, env=e, capture_output=True, text=True, cwd=BENCH)
+            text = open(METRICS).read() if k == "nntrain" and os.path.exists(METRICS) else p.stdout
+            ep = [json.loads(l) for l in text.splitlines() if l.startswith("{") and '"epoch"' in l]
+            ep = [x for x in ep if x.get("event") == "epoch"][1:]
+            if p.returncode != 0 or not ep:
+                raise SystemExit(f"costmodel: {k} failed: {p.stderr[-2000:]}")
+            t = median([B / x["samples_per_second"] for x in ep])
+            runs[k].append(t)
+            print(f"  [{rep + 1}/{a.reps}] {k:8s} {t * 1e3:.2f} ms/step", file=sys.stderr, flush=True)
+    out = {"batch": B, "threads": 1, "step_seconds": {k: median(v) for k, v in runs.items()}, "runs": runs,
+           "commands": {k: " ".join(v[0]).replace(METRICS, "$TMP/metrics.jsonl") for k, v in cmds.items()}, "load_average": os.getloadavg()[0],
+           "stamp": time.strftime("%Y%m%dT%H%MZ", time.gmtime())}
+    path = a.out or os.path.join(BENCH, "results", f"compute-{out['stamp']}.json")
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+    if os.path.exists(METRICS):
+        os.remove(METRICS)
+    print(json.dumps(out["step_seconds"]))
+    print(f"wrote {path}")
+
+
+# ---------------------------------------------------------------- predict
+
+
+def load_runs(paths):
+    runs, links = [], []
+    for p in paths:
+        for l in open(p):
+            j = json.loads(l)
+            (runs if j.get("event") == "run" else links).append(j)
+    return runs, links
+
+
+def points(runs, links, extra_map):
+    """Measured points: (hosts, rate, contender) -> dict with medians and the link figures."""
+    mp = dict(MEASURED, **extra_map)
+    out = {}
+    for r in runs:
+        key = (r["hosts"], r["rate"], r["contender"])
+        out.setdefault(key, []).append(r)
+    pts = []
+    for (h, rate, spec), rs in sorted(out.items()):
+        if spec not in mp:
+            continue
+        lk = [l for l in links if l["hosts"] == h and l["rate"] == rate]
+        if not lk:
+            continue
+        pts.append({"hosts": h, "rate": rate, "spec": spec, "name": rs[0]["name"], "strategy": mp[spec][0], "impl": mp[spec][1],
+                    "sps": median([r["sps"] for r in rs]), "reps": len(rs),
+                    "beta_probe": median([l["bytes_per_second"] for l in lk]),
+                    "alpha": median([l["rtt_median_seconds"] for l in lk]) / 2})
+    return pts
+
+
+def predict_point(pt, comp1, eta, cores):
+    n = pt["hosts"]
+    comp = Compute(comp1[pt["impl"]]).scaled(max(1.0, n / cores))
+    link = {"alpha": pt["alpha"], "beta": pt["beta_probe"] * eta}
+    t, nb = strategy_time(pt["strategy"], n, link, comp)
+    return B * n / t, nb
+
+
+def fit_eta(pt, comp1, cores):
+    lo, hi = 0.02, 1.5
+    for _ in range(60):   # predicted samples/s grows with eta: bisection
+        mid = (lo + hi) / 2
+        if predict_point(pt, comp1, mid, cores)[0] < pt["sps"]:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def rate_bps(rate):
+    return float(rate.lower().replace("gbit", "")) * 1e9 if rate.lower().endswith("gbit") else float(rate)
+
+
+def predict(a):
+    comp_j = json.load(open(a.compute))
+    comp1 = comp_j["step_seconds"]
+    extra = {}
+    for m in a.map:
+        spec, rhs = m.split("=")
+        strat, impl = (rhs.split(":", 1) + ["nntrain"])[:2] if not rhs.startswith("powersgd") else (rhs, "nntrain")
+        extra[spec] = (strat, impl)
+    runs, links = load_runs(a.runs)
+    pts = points(runs, links, extra)
+    ch, cr = a.calibrate.split(":")
+    # η per implementation: fitted on the calibration point's uncompressed contenders of that
+    # implementation (median when several); those rows are marked and not counted as predictions.
+    fits = {}
+    for pt in pts:
+        pt["fitted"] = pt["hosts"] == int(ch) and pt["rate"] == cr and pt["strategy"] in ("allreduce", "ddp") \
+            and pt["spec"] in MEASURED
+        if pt["fitted"]:
+            fits.setdefault(pt["impl"], []).append(fit_eta(pt, comp1, a.cores))
+    eta = {k: median(v) for k, v in fits.items()}
+    for impl in ("nntrain", "numpy", "torch"):   # an implementation without a fit borrows MPI's
+        eta.setdefault(impl, eta.get("nntrain", eta.get("numpy", 1.0)))
+    print(f"Compute at one rank (ms/step, batch {B}, 1 thread; {a.compute}): "
+          + ", ".join(f"{k} {v * 1e3:.2f}" for k, v in comp1.items()))
+    print(f"Protocol efficiency η (fitted at {a.calibrate}, one per implementation): "
+          + ", ".join(f"{k} {v:.3f}" for k, v in eta.items()))
+    print()
+    print("| hosts | link | contender | model strategy | link probe Gbit/s | measured samples/s | predicted | error | |")
+    print("|---:|---|---|---|---:|---:|---:|---:|---|")
+    worst = 0.0
+    for pt in pts:
+        p, _ = predict_point(pt, comp1, eta[pt["impl"]], a.cores)
+        pt["predicted"] = p
+        err = p / pt["sps"] - 1
+        tag = "η fitted here" if pt["fitted"] else ("**> 15%**" if abs(err) > 0.15 else "ok")
+        if not pt["fitted"]:
+            worst = max(worst, abs(err))
+        print(f"| {pt['hosts']} | {pt['rate']} | {pt['name']} | {pt['strategy']} | {pt['beta_probe'] * 8 / 1e9:.2f} | "
+              f"{pt['sps']:.0f} | {p:.0f} | {100 * err:+.0f}% | {tag} |")
+    print(f"\nLargest error over the predicted (not fitted) points: {100 * worst:.0f}% (target ≤ 15%).\n")
+
+    # Predictions for 2..64 real nodes (one core each) at 1, 10, 100 Gbit/s.
+    alpha = a.alpha
+    nodes = [1, 2, 4, 8, 16, 32, 64]
+    table = {}
+    for rate in (1e9, 10e9, 100e9):
+        for s in STRATEGIES:
+            impl = IMPL.get(s, "nntrain")
+            comp = Compute(comp1[impl])
+            link = {"alpha": alpha, "beta": rate / 8 * FRAMING * eta[impl]}
+            for n in nodes:
+                t, nb = strategy_time(s, n, link, comp)
+                table[(rate, s, n)] = (B * n / t, nb)
+    one = {impl: B / comp1[impl] for impl in comp1}
+    for rate in (1e9, 10e9, 100e9):
+        print(f"Predicted samples/s (scaling efficiency = samples/s ÷ (N × one rank's)), {rate / 1e9:.0f} Gbit/s, α = {alpha * 1e6:.0f} µs:\n")
+        print("| strategy | " + " | ".join(f"N={n}" for n in nodes[1:]) + " |")
+        print("|---|" + "---:|" * (len(nodes) - 1))
+        for s in STRATEGIES:
+            o = one[IMPL.get(s, "nntrain")]
+            print(f"| {s} | " + " | ".join(f"{table[(rate, s, n)][0]:.0f} ({table[(rate, s, n)][0] / (n * o):.2f})" for n in nodes[1:]) + " |")
+        print()
+
+    # What 2x DDP at 1 Gbit/s, 2 nodes, takes.
+    rate = 1e9
+    ddp_sps = table[(rate, "ddp", 2)][0]
+    target = 2 * ddp_sps
+    t_target = 2 * B / target
+    tc = comp1["nntrain"]
+    beta = rate / 8 * FRAMING * eta["nntrain"]
+    budget = t_target - tc
+    comp = Compute(tc)
+    tail = comp.fwd + comp.bwd(len(LAYERS) - 1)
+    print(f"2 nodes, 1 Gbit/s: DDP (model) {ddp_sps:.0f} samples/s; 2× DDP = {target:.0f} samples/s = a step of "
+          f"{t_target * 1e3:.1f} ms. nntrain's compute is {tc * 1e3:.1f} ms (β = {beta * 8 / 1e9:.2f} Gbit/s effective, α = {alpha * 1e6:.0f} µs), so the "
+          f"exchange may send per rank and step at most {max(0, budget - 2 * alpha) * beta / 1e6:.2f} MB if it does not overlap compute "
+          f"and adds none, or {max(0, t_target - tail - 2 * alpha) * beta / 1e6:.2f} MB if it is hidden behind backward from the last "
+          f"layer's backward on (today: {P * 4 / 1e6:.2f} MB).")
+    print()
+    print("| strategy (2 nodes, 1 Gbit/s) | MB sent per rank per step | predicted samples/s | × DDP (model) |")
+    print("|---|---:|---:|---:|")
+    for s in STRATEGIES:
+        sps, nb = table[(rate, s, 2)]
+        print(f"| {s} | {nb / 1e6:.2f} | {sps:.0f} | {sps / ddp_sps:.2f} |")
+    if a.plot:
+        plot(a.plot, table, nodes, one, pts, comp1, eta, a)
+
+
+def plot(path, table, nodes, one, pts, comp1, eta, a):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rates = (1e9, 10e9, 100e9)
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), sharex=True)
+    styles = {"allreduce": "-", "allreduce-bf16": "--", "overlap": "-.", "ddp": "-", "ddp-bf16": "--",
+              "factors": ":", "hybrid": "-", "hybrid-bf16": "--", "powersgd:4": ":"}
+    colors = {"allreduce": "C0", "allreduce-bf16": "C0", "overlap": "C4", "ddp": "C3", "ddp-bf16": "C3",
+              "factors": "C2", "hybrid": "C2", "hybrid-bf16": "C1", "powersgd:4": "C5"}
+    ns = nodes[1:]
+    for j, rate in enumerate(rates):
+        ax, ax2 = axes[0][j], axes[1][j]
+        for s in STRATEGIES:
+            ys = [table[(rate, s, n)][0] for n in ns]
+            ax.plot(ns, ys, styles[s], color=colors[s], label=s, marker=".")
+            o = one[IMPL.get(s, "nntrain")]
+            ax2.plot(ns, [y / (n * o) for y, n in zip(ys, ns)], styles[s], color=colors[s], label=s, marker=".")
+        ax.set_xscale("log", base=2); ax.set_yscale("log")
+        ax.set_title(f"{rate / 1e9:.0f} Gbit/s per link, one core per node")
+        ax.set_ylabel("samples/s (128 per node)")
+        ax2.set_ylabel("scaling efficiency"); ax2.set_xlabel("nodes"); ax2.set_ylim(0, 1.05)
+        ax2.set_xscale("log", base=2); ax2.set_xticks(ns); ax2.set_xticklabels([str(n) for n in ns])
+        ax.grid(alpha=0.3); ax2.grid(alpha=0.3)
+    # Measured points (this machine) and their predictions, on the 1 and 10 Gbit/s panels.
+    for pt in pts:
+        j = {1e9: 0, 10e9: 1}.get(rate_bps(pt["rate"]))
+        if j is None:
+            continue
+        c = colors.get(pt["strategy"], "k")
+        axes[0][j].scatter([pt["hosts"]], [pt["sps"]], marker="x", color=c, s=60, zorder=5)
+        axes[0][j].scatter([pt["hosts"]], [pt["predicted"]], marker="o", facecolors="none", edgecolors=c, s=60, zorder=5)
+    axes[0][0].legend(fontsize=8, loc="upper left")
+    fig.suptitle("Cost model: default MLP 784-1024-1024-10, 128 samples per node \n× measured on netns hosts sharing a 2-core machine, ○ the model for those runs (compute scaled by hosts ÷ cores)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"\nwrote {path}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("measure")
+    m.add_argument("--reps", type=int, default=3)
+    m.add_argument("--epochs", type=int, default=3)
+    m.add_argument("--train-subset", type=int, default=6400)
+    m.add_argument("--out", default="")
+    p = sub.add_parser("predict")
+    p.add_argument("--compute", required=True, help="JSON written by `measure`")
+    p.add_argument("--runs", nargs="+", required=True, help="JSONL written by bench/netns.py")
+    p.add_argument("--calibrate", default="2:1gbit", help="HOSTS:RATE of the point η is fitted on")
+    p.add_argument("--cores", type=float, default=os.cpu_count() or 2, help="cores the measured hosts shared")
+    p.add_argument("--alpha", type=float, default=25e-6, help="per-message latency for the predictions (s)")
+    p.add_argument("--map", action="append", default=[], help="SPEC=STRATEGY[:IMPL] for contenders beyond the built-in ones")
+    p.add_argument("--plot", default="")
+    a = ap.parse_args()
+    measure(a) if a.cmd == "measure" else predict(a)
+
+
+if __name__ == "__main__":
+    main()
