@@ -218,15 +218,39 @@ def measure(a):
 
 
 def load_runs(paths):
-    runs, links = [], []
+    runs, links, raws = [], [], []
     for p in paths:
         for l in open(p):
             j = json.loads(l)
-            (runs if j.get("event") == "run" else links).append(j)
-    return runs, links
+            ev = j.get("event")
+            (runs if ev == "run" else links if ev == "link" else raws).append(j)
+    return runs, links, raws
 
 
-def points(runs, links, extra_map):
+def wire(pt):
+    """Which raw collective a measured point's exchange is: MPI's, gloo's fp32 or gloo's bf16."""
+    if pt["impl"] == "torch":
+        return "gloo-bf16" if pt["strategy"] == "ddp-bf16" else "gloo"
+    return "mpi"
+
+
+def raw_beta(raws, hosts, rate, kind, alpha):
+    """Bytes/s per link and direction a raw allreduce of the gradient reached: ring bytes
+    2(N-1)/N·B over (median time − 2(N-1)·α). None without probes."""
+    if kind == "mpi":
+        ts = [r["median_seconds"] for r in raws if r["event"] == "raw-mpi" and r["hosts"] == hosts and r["rate"] == rate]
+        nbytes = (P + 4) * 4
+    else:
+        key = "bf16_median_seconds" if kind == "gloo-bf16" else "fp32_median_seconds"
+        ts = [r[key] for r in raws if r["event"] == "raw-gloo" and r["hosts"] == hosts and r["rate"] == rate]
+        nbytes = P * (2 if kind == "gloo-bf16" else 4)
+    if not ts:
+        return None
+    n = hosts
+    return 2 * (n - 1) / n * nbytes / max(1e-6, median(ts) - 2 * (n - 1) * alpha)
+
+
+def points(runs, links, raws, extra_map):
     """Measured points: (hosts, rate, contender) -> dict with medians and the link figures."""
     mp = dict(MEASURED, **extra_map)
     out = {}
@@ -240,10 +264,12 @@ def points(runs, links, extra_map):
         lk = [l for l in links if l["hosts"] == h and l["rate"] == rate]
         if not lk:
             continue
-        pts.append({"hosts": h, "rate": rate, "spec": spec, "name": rs[0]["name"], "strategy": mp[spec][0], "impl": mp[spec][1],
-                    "sps": median([r["sps"] for r in rs]), "reps": len(rs),
-                    "beta_probe": median([l["bytes_per_second"] for l in lk]),
-                    "alpha": median([l["rtt_median_seconds"] for l in lk]) / 2})
+        pt = {"hosts": h, "rate": rate, "spec": spec, "name": rs[0]["name"], "strategy": mp[spec][0], "impl": mp[spec][1],
+              "sps": median([r["sps"] for r in rs]), "reps": len(rs),
+              "beta_probe": median([l["bytes_per_second"] for l in lk]),
+              "alpha": median([l["rtt_median_seconds"] for l in lk]) / 2}
+        pt["beta_raw"] = raw_beta(raws, h, rate, wire(pt), pt["alpha"])
+        pts.append(pt)
     return pts
 
 
@@ -278,36 +304,59 @@ def predict(a):
         spec, rhs = m.split("=")
         strat, impl = (rhs.split(":", 1) + ["nntrain"])[:2] if not rhs.startswith("powersgd") else (rhs, "nntrain")
         extra[spec] = (strat, impl)
-    runs, links = load_runs(a.runs)
-    pts = points(runs, links, extra)
+    runs, links, raws = load_runs(a.runs)
+    pts = points(runs, links, raws, extra)
     ch, cr = a.calibrate.split(":")
-    # η per implementation: fitted on the calibration point's uncompressed contenders of that
-    # implementation (median when several); those rows are marked and not counted as predictions.
-    fits = {}
-    for pt in pts:
-        pt["fitted"] = pt["hosts"] == int(ch) and pt["rate"] == cr and pt["strategy"] in ("allreduce", "ddp") \
-            and pt["spec"] in MEASURED
-        if pt["fitted"]:
-            fits.setdefault(pt["impl"], []).append(fit_eta(pt, comp1, a.cores))
-    eta = {k: median(v) for k, v in fits.items()}
-    for impl in ("nntrain", "numpy", "torch"):   # an implementation without a fit borrows MPI's
-        eta.setdefault(impl, eta.get("nntrain", eta.get("numpy", 1.0)))
+    eta = {}
+    if a.eta == "raw":
+        # Every point predicted from its own probes: the link's latency and the raw collective's
+        # bandwidth (η = raw collective ÷ TCP link probe). For the 2-64 node predictions each
+        # implementation's η against the line rate at the --calibrate point.
+        for pt in pts:
+            pt["fitted"] = False
+            if pt["beta_raw"] is None:
+                raise SystemExit(f"costmodel: no raw collective probe for {pt['hosts']} hosts {pt['rate']}; use --eta fit")
+            pt["eta"] = pt["beta_raw"] / pt["beta_probe"]
+        for kind, impl in (("mpi", "nntrain"), ("gloo", "torch")):
+            lk = [l for l in links if l["hosts"] == int(ch) and l["rate"] == cr]
+            al = median([l["rtt_median_seconds"] for l in lk]) / 2 if lk else 0.0
+            b = raw_beta(raws, int(ch), cr, kind, al)
+            if b is not None:
+                eta[impl] = b / (rate_bps(cr) / 8 * FRAMING)
+        eta["numpy"] = eta.get("nntrain", 1.0)
+        print(f"Transport efficiency η against the line rate × {FRAMING} (raw collectives at {a.calibrate}), used for the 2-64 node "
+              f"predictions: " + ", ".join(f"{k} {v:.3f}" for k, v in eta.items()))
+    else:
+        # η per implementation: fitted on the calibration point's uncompressed contenders of that
+        # implementation (median when several); those rows are marked and not counted as predictions.
+        fits = {}
+        for pt in pts:
+            pt["fitted"] = pt["hosts"] == int(ch) and pt["rate"] == cr and pt["strategy"] in ("allreduce", "ddp") \
+                and pt["spec"] in MEASURED
+            if pt["fitted"]:
+                fits.setdefault(pt["impl"], []).append(fit_eta(pt, comp1, a.cores))
+        eta = {k: median(v) for k, v in fits.items()}
+        for impl in ("nntrain", "numpy", "torch"):   # an implementation without a fit borrows MPI's
+            eta.setdefault(impl, eta.get("nntrain", eta.get("numpy", 1.0)))
+        for pt in pts:
+            pt["eta"] = eta[pt["impl"]]
+        print(f"Protocol efficiency η (fitted at {a.calibrate}, one per implementation): "
+              + ", ".join(f"{k} {v:.3f}" for k, v in eta.items()))
     print(f"Compute at one rank (ms/step, batch {B}, 1 thread; {a.compute}): "
           + ", ".join(f"{k} {v * 1e3:.2f}" for k, v in comp1.items()))
-    print(f"Protocol efficiency η (fitted at {a.calibrate}, one per implementation): "
-          + ", ".join(f"{k} {v:.3f}" for k, v in eta.items()))
     print()
-    print("| hosts | link | contender | model strategy | link probe Gbit/s | measured samples/s | predicted | error | |")
-    print("|---:|---|---|---|---:|---:|---:|---:|---|")
+    print("| hosts | link | contender | model strategy | link probe Gbit/s | its collective Gbit/s | measured samples/s | predicted | error | |")
+    print("|---:|---|---|---|---:|---:|---:|---:|---:|---|")
     worst = 0.0
     for pt in pts:
-        p, _ = predict_point(pt, comp1, eta[pt["impl"]], a.cores)
+        p, _ = predict_point(pt, comp1, pt["eta"], a.cores)
         pt["predicted"] = p
         err = p / pt["sps"] - 1
         tag = "η fitted here" if pt["fitted"] else ("**> 15%**" if abs(err) > 0.15 else "ok")
         if not pt["fitted"]:
             worst = max(worst, abs(err))
         print(f"| {pt['hosts']} | {pt['rate']} | {pt['name']} | {pt['strategy']} | {pt['beta_probe'] * 8 / 1e9:.2f} | "
+              f"{pt['beta_probe'] * pt['eta'] * 8 / 1e9:.2f} | "
               f"{pt['sps']:.0f} | {p:.0f} | {100 * err:+.0f}% | {tag} |")
     print(f"\nLargest error over the predicted (not fitted) points: {100 * worst:.0f}% (target ≤ 15%).\n")
 
@@ -408,7 +457,9 @@ def main():
     p = sub.add_parser("predict")
     p.add_argument("--compute", required=True, help="JSON written by `measure`")
     p.add_argument("--runs", nargs="+", required=True, help="JSONL written by bench/netns.py")
-    p.add_argument("--calibrate", default="2:1gbit", help="HOSTS:RATE of the point η is fitted on")
+    p.add_argument("--eta", choices=["raw", "fit"], default="raw",
+                   help="raw: each point's bandwidth from its raw collective probe (nothing fitted); fit: one η per implementation fitted at --calibrate")
+    p.add_argument("--calibrate", default="2:1gbit", help="HOSTS:RATE of the η for the 2-64 node predictions (raw) or of the fit (fit)")
     p.add_argument("--cores", type=float, default=os.cpu_count() or 2, help="cores the measured hosts shared")
     p.add_argument("--alpha", type=float, default=25e-6, help="per-message latency for the predictions (s)")
     p.add_argument("--map", action="append", default=[], help="SPEC=STRATEGY[:IMPL] for contenders beyond the built-in ones")

@@ -9,7 +9,7 @@
 Topology. N = 2: one veth pair between the two hosts. N > 2: a bridge in a namespace of its
 own (the "switch"), one veth per host to it. Every link is shaped in both directions, as a
 NIC's line rate: the egress of each host's veth and (N > 2) of each bridge port towards its
-host gets `tc qdisc … tbf rate RATE burst RATE×1ms latency 100ms`, under `netem delay D` when
+host gets `tc qdisc … tbf rate RATE burst RATE×1ms latency 100ms` (--tbf-latency), under `netem delay D` when
 --delay is given. The interfaces are created inside their namespaces (`ip link add … netns`)
 and every address exists only there; the root namespace gets no interface, address or route.
 Names carry the driver's pid (nb<pid>h<i>, nb<pid>br, nb<pid>v<i>, 10.201.<pid mod 250 + 1>.0/24)
@@ -32,8 +32,11 @@ constant lr 0.05, momentum 0.9, one BLAS/OpenMP thread per rank, --epochs epochs
 rotates every repetition and the rates alternate within each repetition. Per step split:
 nntrain's metrics (compute_seconds, comm_seconds ÷ steps), mpi4py's (time inside Allreduce),
 DDP's step time minus the time of the same step under model.no_sync() (the communication DDP
-did not hide behind backward). A link probe (bench/netns_link.py: ring send/receive over TCP,
-1-byte round trips) records what each shaped link really carries, for bench/costmodel.py.
+did not hide behind backward). Probes before every repetition's runs at a rate, for
+bench/costmodel.py: what the shaped link carries (bench/netns_link.py: ring send/receive over
+TCP, 1-byte round trips) and what the trainers' own collectives reach on it (MPI_Allreduce of
+nntrain's buffer, bench/allreduce.c; gloo all_reduce of the gradient in fp32 and bf16,
+bench/netns_gloo.py).
 
 Output: a markdown report on stdout (also in OUT/netns-<stamp>-h<N>.md) and one JSON line per
 run and per link probe in OUT/netns-<stamp>-h<N>.jsonl (OUT: --out, default out/netns/).
@@ -123,7 +126,7 @@ class Hosts:
             out += [(self.br, self.port[i]) for i in range(self.n)]
         return out
 
-    def shape(self, rate, delay):
+    def shape(self, rate, delay, latency="100ms"):
         """Replaces every link's qdisc: tbf at RATE (none: unshaped), under netem DELAY if given."""
         cmds = []
         for ns, dev in self.shaped():
@@ -133,7 +136,7 @@ class Hosts:
             tbf = []
             if rate != "none":
                 burst = max(int(rate_bits(rate) / 8 * 1e-3), 16 * 1514)
-                tbf = ["tbf", "rate", rate, "burst", str(burst), "latency", "100ms"]
+                tbf = ["tbf", "rate", rate, "burst", str(burst), "latency", latency]
             if delay:
                 cmds.append(tc + ["root", "handle", "1:", "netem", "delay", delay, "limit", "100000"])
                 if tbf:
@@ -311,7 +314,51 @@ def probe(h, rate, a, log, label):
     return j
 
 
-def report(h, rates, conts, links, a, tc_cmds):
+def build_allreduce(out):
+    exe = os.path.join(out, "allreduce")
+    src = os.path.join(BENCH, "allreduce.c")
+    if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+        run(["mpicc", "-O2", "-o", exe, src])
+    return exe
+
+
+def raw_collectives(h, rate, a, log, label, exe):
+    """The raw collectives the trainers use, on this link: MPI_Allreduce of nntrain's buffer
+    (bench/allreduce.c under the same mpirun as nntrain) and gloo all_reduce of the gradient
+    in fp32 and bf16 (bench/netns_gloo.py). One JSON line each; returns them."""
+    out = []
+    c = Contender("nntrain", h, a)
+    env = dict(os.environ, NETNS_HOSTS=" ".join(f"{ip}={ns}" for ip, ns in zip(h.ip, h.ns)))
+    if os.geteuid() == 0:
+        env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    p = subprocess.run(c.mpirun() + [exe, "1863694", str(a.raw_iters), "3"], env=env, capture_output=True, text=True,
+                       timeout=a.timeout)
+    js = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+    if js:
+        out.append(dict(js[-1], event="raw-mpi"))
+    procs = []
+    for i in reversed(range(h.n)):
+        e = peer_env()
+        e.update(RANK=str(i), WORLD_SIZE=str(h.n), MASTER_ADDR=h.ip[0], MASTER_PORT=str(a.port + 2),
+                 GLOO_SOCKET_IFNAME=h.dev[i])
+        procs.append(subprocess.Popen(["ip", "netns", "exec", h.ns[i], sys.executable, os.path.join(BENCH, "netns_gloo.py"),
+                                       "--iters", str(a.raw_iters)], env=e, stdout=subprocess.PIPE,
+                                      stderr=subprocess.DEVNULL, text=True))
+    text = ""
+    for pr in procs:
+        o, _ = pr.communicate(timeout=a.timeout)
+        text += o
+    js = [json.loads(l) for l in text.splitlines() if l.startswith("{")]
+    if js:
+        out.append(dict(js[-1], event="raw-gloo"))
+    for j in out:
+        j.update(hosts=h.n, rate=rate, delay=a.delay, label=label)
+        log.write(json.dumps(j) + "\n")
+    log.flush()
+    return out
+
+
+def report(h, rates, conts, links, a, tc_cmds, raws):
     out = []
     for rate in rates:
         cs = conts[rate]
@@ -322,7 +369,15 @@ def report(h, rates, conts, links, a, tc_cmds):
         out += [f"### {h.n} hosts, {rate}" + (f", netem delay {a.delay}" if a.delay else "")
                 + f" ({len(cs[0].runs)} repetitions, {a.epochs} epochs of {a.train_subset} samples, first skipped; global batch {PER_RANK * h.n})", "",
                 f"Link probe (ring, TCP, median of {len(lk)}): {bw:.3f} Gbit/s per link and direction, 1-byte round trip {rtt:.0f} µs. "
-                f"Shaping (the first two link ends; all alike): `{' ; '.join(' '.join(c) for c in tc_cmds.get(rate, [])) or 'none'}`.", "",
+                f"Shaping (the first two link ends; all alike): `{' ; '.join(' '.join(c) for c in tc_cmds.get(rate, [])) or 'none'}`."]
+        rw = raws.get(rate, [])
+        mpi = [r["median_seconds"] for r in rw if r["event"] == "raw-mpi"]
+        gl = [r for r in rw if r["event"] == "raw-gloo"]
+        if mpi or gl:
+            out[-1] += (f" Raw collectives of the 7.45 MB gradient (medians over probes): MPI_Allreduce {median(mpi) * 1e3:.1f} ms"
+                        f", gloo all_reduce fp32 {median([g['fp32_median_seconds'] for g in gl]) * 1e3:.1f} ms"
+                        f", bf16 {median([g['bf16_median_seconds'] for g in gl]) * 1e3:.1f} ms.")
+        out += ["",
                 "| contender | samples/s (median) | per run | × DDP | step ms | compute ms/step | comm ms/step | exchange |",
                 "|---|---:|---|---:|---:|---:|---:|---|"]
         for c in cs:
@@ -348,6 +403,8 @@ def main():
     ap.add_argument("--hosts", type=int, default=2, help="number of hosts = ranks (default 2)")
     ap.add_argument("--rates", default="1gbit", help="comma-separated tc rates, e.g. 1gbit,10gbit (none: unshaped)")
     ap.add_argument("--delay", default="", help="netem delay on every link end, e.g. 1ms (default none)")
+    ap.add_argument("--tbf-latency", default="100ms",
+                    help="tbf's queue limit as time at RATE (default 100ms, as ../shared/netshape; a switch port buffers less)")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=3, help="epochs per run; the first is warm-up (default 3)")
     ap.add_argument("--train-subset", type=int, default=6400)
@@ -355,6 +412,7 @@ def main():
     ap.add_argument("--nosync-steps", type=int, default=20, help="DDP steps under no_sync() for its compute time")
     ap.add_argument("--port", type=int, default=29600 + os.getpid() % 200 * 2)
     ap.add_argument("--timeout", type=int, default=600, help="seconds per run")
+    ap.add_argument("--raw-iters", type=int, default=10, help="calls per raw collective probe (0: no raw probes)")
     ap.add_argument("--out", default=os.path.join(ROOT, "out", "netns"))
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -381,14 +439,17 @@ def main():
     try:
         h.up()
         conts = {rate: [Contender(s, h, a) for s in a.contenders.split()] for rate in rates}
-        links, tc_cmds = {}, {}
+        links, tc_cmds, raws = {}, {}, {}
+        exe = build_allreduce(a.out) if a.raw_iters > 0 else None
         with open(base + ".jsonl", "w") as log, tempfile.TemporaryDirectory(prefix="netns-") as tmp:
             for rep in range(a.reps):
                 for rate in (rates if rep % 2 == 0 else rates[::-1]):
-                    tc_cmds[rate] = h.shape(rate, a.delay)
+                    tc_cmds[rate] = h.shape(rate, a.delay, a.tbf_latency)
                     lk = probe(h, rate, a, log, f"rep {rep + 1}")
                     if lk:
                         links.setdefault(rate, []).append(lk)
+                    if exe:
+                        raws.setdefault(rate, []).extend(raw_collectives(h, rate, a, log, f"rep {rep + 1}", exe))
                     cs = conts[rate]
                     k = rep % len(cs)
                     for c in cs[k:] + cs[:k]:
@@ -402,7 +463,7 @@ def main():
                                  if "comm_per_step" in r else "")
                         print(f"  [h{h.n} {rate} rep {rep + 1}/{a.reps}] {c.name:40s} {r['sps']:7.0f} samples/s{split}",
                               file=sys.stderr, flush=True)
-        md = report(h, rates, conts, links, a, tc_cmds) + f"\n<!-- load average after: {os.getloadavg()[0]:.1f} -->\n"
+        md = report(h, rates, conts, links, a, tc_cmds, raws) + f"\n<!-- load average after: {os.getloadavg()[0]:.1f} -->\n"
         print(md, flush=True)
         with open(base + ".md", "w") as f:
             f.write(header + "\n\n" + md)
