@@ -16,7 +16,7 @@ The model (per step, per rank, b = 128 samples per rank, N ranks = nodes, one pe
              for the first layer). On the measuring machine N hosts share C cores (--cores), so
              there t_compute is scaled by max(1, N/C); the 2-64 node predictions assume one
              core per node (no scaling).
-  messages   α per message (the link probe's 1-byte round trip ÷ 2) and bytes ÷ β, β the
+  messages   o per collective (a transport's fixed cost, fitted to MPI's two probe sizes), α per message (the link probe's 1-byte round trip ÷ 2) and bytes ÷ β, β the
              bandwidth one link carries per direction. Measured points: β is the link probe's
              ring figure (bench/netns_link.py, in the runs' JSONL) times an implementation's
              protocol efficiency η (how much of the TCP probe's bandwidth an MPI or gloo
@@ -93,13 +93,13 @@ class Compute:
 def ring_allreduce(nbytes, n, link):
     if n == 1:
         return 0.0
-    return 2 * (n - 1) * link["alpha"] + 2 * (n - 1) / n * nbytes / link["beta"]
+    return link.get("o", 0.0) + 2 * (n - 1) * link["alpha"] + 2 * (n - 1) / n * nbytes / link["beta"]
 
 
 def ring_allgather(nbytes_per_rank, n, link):
     if n == 1:
         return 0.0
-    return (n - 1) * link["alpha"] + (n - 1) * nbytes_per_rank / link["beta"]
+    return link.get("o", 0.0) + (n - 1) * link["alpha"] + (n - 1) * nbytes_per_rank / link["beta"]
 
 
 def pipeline(comp, buckets, n, link, wire=4):
@@ -234,20 +234,35 @@ def wire(pt):
     return "mpi"
 
 
-def raw_beta(raws, hosts, rate, kind, alpha):
-    """Bytes/s per link and direction a raw allreduce of the gradient reached: ring bytes
-    2(N-1)/N·B over (median time − 2(N-1)·α). None without probes."""
+def raw_link(raws, hosts, rate, kind, alpha):
+    """A transport's cost at a measured point, from its raw collective probes: (overhead per
+    collective o, bytes/s per link and direction β) such that a ring allreduce of B bytes
+    takes o + 2(N-1)·α + 2(N-1)/N·B/β, α the link's latency. MPI was probed at two sizes (the
+    gradient and a third of it): o ≥ 0 and β are fitted to both. gloo (one size per
+    precision): o = 0, β from the probe. None without probes."""
+    n = hosts
+    ring = 2 * (n - 1) / n
     if kind == "mpi":
-        ts = [r["median_seconds"] for r in raws if r["event"] == "raw-mpi" and r["hosts"] == hosts and r["rate"] == rate]
-        nbytes = (P + 4) * 4
+        by = {}
+        for r in raws:
+            if r["event"] == "raw-mpi" and r["hosts"] == hosts and r["rate"] == rate:
+                by.setdefault(r["bytes"], []).append(r["median_seconds"])
+        pts = sorted((b, median(t)) for b, t in by.items())
     else:
         key = "bf16_median_seconds" if kind == "gloo-bf16" else "fp32_median_seconds"
         ts = [r[key] for r in raws if r["event"] == "raw-gloo" and r["hosts"] == hosts and r["rate"] == rate]
-        nbytes = P * (2 if kind == "gloo-bf16" else 4)
-    if not ts:
+        pts = [(P * (2 if kind == "gloo-bf16" else 4), median(ts))] if ts else []
+    if not pts:
         return None
-    n = hosts
-    return 2 * (n - 1) / n * nbytes / max(1e-6, median(ts) - 2 * (n - 1) * alpha)
+    fixed = 2 * (n - 1) * alpha
+    if len(pts) >= 2:
+        (b0, t0), (b1, t1) = pts[0], pts[-1]
+        slope = (t1 - t0) / (ring * (b1 - b0))            # seconds per byte on the wire
+        o = t1 - fixed - ring * b1 * slope
+        if slope > 0 and o >= 0:
+            return o, 1 / slope
+    b, t = pts[-1]
+    return 0.0, ring * b / max(1e-6, t - fixed)
 
 
 def points(runs, links, raws, extra_map):
@@ -268,7 +283,8 @@ def points(runs, links, raws, extra_map):
               "sps": median([r["sps"] for r in rs]), "reps": len(rs),
               "beta_probe": median([l["bytes_per_second"] for l in lk]),
               "alpha": median([l["rtt_median_seconds"] for l in lk]) / 2}
-        pt["beta_raw"] = raw_beta(raws, h, rate, wire(pt), pt["alpha"])
+        rl = raw_link(raws, h, rate, wire(pt), pt["alpha"])
+        pt["beta_raw"], pt["overhead"] = (rl[1], rl[0]) if rl else (None, 0.0)
         pts.append(pt)
     return pts
 
@@ -276,7 +292,7 @@ def points(runs, links, raws, extra_map):
 def predict_point(pt, comp1, eta, cores):
     n = pt["hosts"]
     comp = Compute(comp1[pt["impl"]]).scaled(max(1.0, n / cores))
-    link = {"alpha": pt["alpha"], "beta": pt["beta_probe"] * eta}
+    link = {"alpha": pt["alpha"], "beta": pt["beta_probe"] * eta, "o": pt.get("overhead", 0.0)}
     t, nb = strategy_time(pt["strategy"], n, link, comp)
     return B * n / t, nb
 
@@ -307,7 +323,7 @@ def predict(a):
     runs, links, raws = load_runs(a.runs)
     pts = points(runs, links, raws, extra)
     ch, cr = a.calibrate.split(":")
-    eta = {}
+    eta, lat = {}, {}
     if a.eta == "raw":
         # Every point predicted from its own probes: the link's latency and the raw collective's
         # bandwidth (η = raw collective ÷ TCP link probe). For the 2-64 node predictions each
@@ -319,13 +335,14 @@ def predict(a):
             pt["eta"] = pt["beta_raw"] / pt["beta_probe"]
         for kind, impl in (("mpi", "nntrain"), ("gloo", "torch")):
             lk = [l for l in links if l["hosts"] == int(ch) and l["rate"] == cr]
-            al = median([l["rtt_median_seconds"] for l in lk]) / 2 if lk else 0.0
-            b = raw_beta(raws, int(ch), cr, kind, al)
-            if b is not None:
-                eta[impl] = b / (rate_bps(cr) / 8 * FRAMING)
-        eta["numpy"] = eta.get("nntrain", 1.0)
-        print(f"Transport efficiency η against the line rate × {FRAMING} (raw collectives at {a.calibrate}), used for the 2-64 node "
-              f"predictions: " + ", ".join(f"{k} {v:.3f}" for k, v in eta.items()))
+            al = median([l["rtt_median_seconds"] for l in lk]) / 2 if lk else a.alpha
+            rl = raw_link(raws, int(ch), cr, kind, al)
+            if rl is not None:
+                eta[impl] = rl[1] / (rate_bps(cr) / 8 * FRAMING)
+                lat[impl] = rl[0]
+        eta["numpy"], lat["numpy"] = eta.get("nntrain", 1.0), lat.get("nntrain", 0.0)
+        print(f"Transport efficiency η against the line rate × {FRAMING} and overhead per collective (raw collectives at {a.calibrate}), "
+              f"used for the 2-64 node predictions: " + ", ".join(f"{k} η {v:.3f}, overhead {lat.get(k, 0) * 1e3:.1f} ms per collective" for k, v in eta.items()))
     else:
         # η per implementation: fitted on the calibration point's uncompressed contenders of that
         # implementation (median when several); those rows are marked and not counted as predictions.
@@ -339,7 +356,7 @@ def predict(a):
         for impl in ("nntrain", "numpy", "torch"):   # an implementation without a fit borrows MPI's
             eta.setdefault(impl, eta.get("nntrain", eta.get("numpy", 1.0)))
         for pt in pts:
-            pt["eta"] = eta[pt["impl"]]
+            pt["eta"], pt["overhead"] = eta[pt["impl"]], 0.0
         print(f"Protocol efficiency η (fitted at {a.calibrate}, one per implementation): "
               + ", ".join(f"{k} {v:.3f}" for k, v in eta.items()))
     print(f"Compute at one rank (ms/step, batch {B}, 1 thread; {a.compute}): "
@@ -368,13 +385,13 @@ def predict(a):
         for s in STRATEGIES:
             impl = IMPL.get(s, "nntrain")
             comp = Compute(comp1[impl])
-            link = {"alpha": alpha, "beta": rate / 8 * FRAMING * eta[impl]}
+            link = {"alpha": alpha, "beta": rate / 8 * FRAMING * eta[impl], "o": lat.get(impl, 0.0)}
             for n in nodes:
                 t, nb = strategy_time(s, n, link, comp)
                 table[(rate, s, n)] = (B * n / t, nb)
     one = {impl: B / comp1[impl] for impl in comp1}
     for rate in (1e9, 10e9, 100e9):
-        print(f"Predicted samples/s (scaling efficiency = samples/s ÷ (N × one rank's)), {rate / 1e9:.0f} Gbit/s, α = {alpha * 1e6:.0f} µs:\n")
+        print(f"Predicted samples/s (scaling efficiency = samples/s ÷ (N × one rank's)), {rate / 1e9:.0f} Gbit/s:\n")
         print("| strategy | " + " | ".join(f"N={n}" for n in nodes[1:]) + " |")
         print("|---|" + "---:|" * (len(nodes) - 1))
         for s in STRATEGIES:
@@ -382,27 +399,36 @@ def predict(a):
             print(f"| {s} | " + " | ".join(f"{table[(rate, s, n)][0]:.0f} ({table[(rate, s, n)][0] / (n * o):.2f})" for n in nodes[1:]) + " |")
         print()
 
-    # What 2x DDP at 1 Gbit/s, 2 nodes, takes.
+    # What 2x DDP at 1 Gbit/s, 2 nodes, takes: nntrain's strategies on MPI as measured, and on
+    # a transport as good as gloo's (its η, no fixed overhead per collective).
     rate = 1e9
     ddp_sps = table[(rate, "ddp", 2)][0]
     target = 2 * ddp_sps
     t_target = 2 * B / target
     tc = comp1["nntrain"]
-    beta = rate / 8 * FRAMING * eta["nntrain"]
-    budget = t_target - tc
     comp = Compute(tc)
     tail = comp.fwd + comp.bwd(len(LAYERS) - 1)
+    transports = {"MPI as measured": {"alpha": alpha, "beta": rate / 8 * FRAMING * eta["nntrain"], "o": lat.get("nntrain", 0.0)},
+                  "gloo-class transport": {"alpha": alpha, "beta": rate / 8 * FRAMING * eta["torch"], "o": 0.0}}
     print(f"2 nodes, 1 Gbit/s: DDP (model) {ddp_sps:.0f} samples/s; 2× DDP = {target:.0f} samples/s = a step of "
-          f"{t_target * 1e3:.1f} ms. nntrain's compute is {tc * 1e3:.1f} ms (β = {beta * 8 / 1e9:.2f} Gbit/s effective, α = {alpha * 1e6:.0f} µs), so the "
-          f"exchange may send per rank and step at most {max(0, budget - 2 * alpha) * beta / 1e6:.2f} MB if it does not overlap compute "
-          f"and adds none, or {max(0, t_target - tail - 2 * alpha) * beta / 1e6:.2f} MB if it is hidden behind backward from the last "
-          f"layer's backward on (today: {P * 4 / 1e6:.2f} MB).")
+          f"{t_target * 1e3:.1f} ms; nntrain's compute is {tc * 1e3:.1f} ms. Bytes an exchange may send per rank and step "
+          f"(today: {P * 4 / 1e6:.2f} MB, one allreduce):\n")
+    print("| transport | β effective | overhead per collective | not overlapped, no added compute | hidden behind backward from the last layer's on |")
+    print("|---|---:|---:|---:|---:|")
+    for tn, lk in transports.items():
+        f = lambda t: max(0.0, t - lk["o"] - 2 * lk["alpha"]) * lk["beta"] / 1e6
+        print(f"| {tn} | {lk['beta'] * 8 / 1e9:.2f} Gbit/s | {lk['o'] * 1e3:.1f} ms | {f(t_target - tc):.2f} MB | {f(t_target - tail):.2f} MB |")
     print()
-    print("| strategy (2 nodes, 1 Gbit/s) | MB sent per rank per step | predicted samples/s | × DDP (model) |")
-    print("|---|---:|---:|---:|")
+    print("| strategy (2 nodes, 1 Gbit/s) | " + " | ".join(f"{tn}: MB sent per rank and step | samples/s | × DDP" for tn in transports) + " |")
+    print("|---|" + "---:|---:|---:|" * len(transports))
     for s in STRATEGIES:
-        sps, nb = table[(rate, s, 2)]
-        print(f"| {s} | {nb / 1e6:.2f} | {sps:.0f} | {sps / ddp_sps:.2f} |")
+        if s.startswith("ddp"):
+            continue
+        cells = []
+        for tn, lk in transports.items():
+            t, nb = strategy_time(s, 2, lk, comp)
+            cells.append(f"{nb / 1e6:.2f} | {2 * B / t:.0f} | {2 * B / t / ddp_sps:.2f}")
+        print(f"| {s} | " + " | ".join(cells) + " |")
     if a.plot:
         plot(a.plot, table, nodes, one, pts, comp1, eta, a)
 
