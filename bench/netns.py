@@ -454,7 +454,16 @@ def main():
                     cs = conts[rate]
                     k = rep % len(cs)
                     for c in cs[k:] + cs[:k]:
-                        r = c.once(tmp)
+                        try:
+                            r = c.once(tmp)
+                        except RuntimeError as e:   # one retry, then the repetition goes without it
+                            print(f"  [h{h.n} {rate} rep {rep + 1}] {c.name} failed, retrying: {str(e)[-500:]}", file=sys.stderr, flush=True)
+                            try:
+                                r = c.once(tmp)
+                            except RuntimeError as e2:
+                                log.write(json.dumps({"event": "failed", "hosts": h.n, "rate": rate, "rep": rep + 1,
+                                                      "contender": c.spec, "error": str(e2)[-2000:]}) + "\n")
+                                continue
                         c.runs.append(r)
                         log.write(json.dumps({"event": "run", "hosts": h.n, "rate": rate, "delay": a.delay, "rep": rep + 1,
                                               "contender": c.spec, "name": c.name, "command": c.display(),
