@@ -31,7 +31,7 @@ The model (per step, per rank, b = 128 samples per rank, N ranks = nodes, one pe
     allreduce-bf16   the same in bf16 (half the bytes; fp32 accumulation)
     overlap          allreduce per layer, each started when its layer's backward is done
     ddp / ddp-bf16   DDP's buckets (1 MB first bucket: W3,b3,b2,W2; then W1,b1), overlapped
-    factors          allgather every Linear layer's x and dy rows (b·(in+out) floats per rank),
+    factors(-bf16)   allgather every Linear layer's x and dy rows (b·(in+out) floats per rank),
                      each rank forming dW over the global batch: +(N-1)× the weight-gradient GEMMs
     hybrid           per layer the cheaper of allreduce and factors (Poseidon's choice)
     hybrid-bf16      the same with bf16 on the wire
@@ -41,6 +41,7 @@ import argparse
 import glob
 import json
 import math
+import re
 import os
 import statistics
 import subprocess
@@ -139,9 +140,10 @@ def strategy_time(name, n, link, comp):
     if name in ("ddp", "ddp-bf16"):
         w = 2 if name.endswith("bf16") else 4
         return pipeline(comp, [[2, 1], [0]], n, link, w), 2 * (n - 1) / n * P * w
-    if name == "factors":
-        t = comp.t + sum(factor_layer(k, n, link, comp) for k in range(len(LAYERS)))
-        return t, (n - 1) * comp.b * sum(i + o for i, o in LAYERS) * 4
+    if name in ("factors", "factors-bf16"):
+        w = 2 if name.endswith("bf16") else 4
+        t = comp.t + sum(factor_layer(k, n, link, comp, w) for k in range(len(LAYERS)))
+        return t, (n - 1) * comp.b * sum(i + o for i, o in LAYERS) * w
     if name in ("hybrid", "hybrid-bf16"):
         w = 2 if name.endswith("bf16") else 4
         t, nb = comp.t, 0.0
@@ -159,12 +161,13 @@ def strategy_time(name, n, link, comp):
     raise SystemExit(f"costmodel: unknown strategy {name}")
 
 
-STRATEGIES = ["allreduce", "allreduce-bf16", "overlap", "ddp", "ddp-bf16", "factors", "hybrid", "hybrid-bf16", "powersgd:4"]
+STRATEGIES = ["allreduce", "allreduce-bf16", "overlap", "ddp", "ddp-bf16", "factors", "factors-bf16", "hybrid", "hybrid-bf16",
+              "powersgd:4"]
 # Which implementation's compute and protocol efficiency a strategy uses in the predictions.
 IMPL = {"ddp": "torch", "ddp-bf16": "torch"}
 # Measured contenders (bench/netns.py specs) -> (strategy, implementation). Extend with --map.
-MEASURED = {"nntrain": ("allreduce", "nntrain"), "nntrain+--exchange,allreduce": ("allreduce", "nntrain"),
-            "mpi4py": ("allreduce", "numpy"), "ddp": ("ddp", "torch"), "ddp+bf16": ("ddp-bf16", "torch"),
+# nntrain runs map by the exchange their metrics report and their --compress flag (nntrain_strategy).
+MEASURED = {"mpi4py": ("allreduce", "numpy"), "ddp": ("ddp", "torch"), "ddp+bf16": ("ddp-bf16", "torch"),
             "ddp+fp16": ("ddp-bf16", "torch")}
 PROTOCOL = {"nntrain": "mpi", "numpy": "mpi", "torch": "gloo"}
 
@@ -265,6 +268,23 @@ def raw_link(raws, hosts, rate, kind, alpha):
     return 0.0, ring * b / max(1e-6, t - fixed)
 
 
+def nntrain_strategy(spec, exchange):
+    """The model strategy of an nntrain run: from the exchange its metrics report ("allreduce",
+    "factors NxL (allgather k/L layers)") and its --compress flag."""
+    flags = spec.split("+", 1)[1].split(",") if "+" in spec else []
+    comp = flags[flags.index("--compress") + 1] if "--compress" in flags[:-1] else ""
+    if comp.startswith("powersgd:"):
+        return comp
+    m = re.search(r"allgather (\d+)/(\d+)", exchange or "")
+    if exchange and exchange.startswith("factors"):
+        base = "factors" if (m is None or m.group(1) == m.group(2)) else "hybrid"
+    elif exchange == "allreduce":
+        base = "allreduce"
+    else:
+        return None
+    return base + ("-bf16" if comp in ("bf16", "fp16") else "")
+
+
 def points(runs, links, raws, extra_map):
     """Measured points: (hosts, rate, contender) -> dict with medians and the link figures."""
     mp = dict(MEASURED, **extra_map)
@@ -274,6 +294,11 @@ def points(runs, links, raws, extra_map):
         out.setdefault(key, []).append(r)
     pts = []
     for (h, rate, spec), rs in sorted(out.items()):
+        if spec.startswith("nntrain") and spec not in extra_map:
+            st = nntrain_strategy(spec, rs[0].get("exchange"))
+            if st is None:
+                continue
+            mp[spec] = (st, "nntrain")
         if spec not in mp:
             continue
         lk = [l for l in links if l["hosts"] == h and l["rate"] == rate]
@@ -349,7 +374,7 @@ def predict(a):
         fits = {}
         for pt in pts:
             pt["fitted"] = pt["hosts"] == int(ch) and pt["rate"] == cr and pt["strategy"] in ("allreduce", "ddp") \
-                and pt["spec"] in MEASURED
+                and (pt["spec"] in MEASURED or pt["spec"] in ("nntrain", "nntrain+--exchange,allreduce"))
             if pt["fitted"]:
                 fits.setdefault(pt["impl"], []).append(fit_eta(pt, comp1, a.cores))
         eta = {k: median(v) for k, v in fits.items()}
@@ -440,17 +465,17 @@ def plot(path, table, nodes, one, pts, comp1, eta, a):
     rates = (1e9, 10e9, 100e9)
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), sharex=True)
     styles = {"allreduce": "-", "allreduce-bf16": "--", "overlap": "-.", "ddp": "-", "ddp-bf16": "--",
-              "factors": ":", "hybrid": "-", "hybrid-bf16": "--", "powersgd:4": ":"}
+              "factors": ":", "factors-bf16": (0, (1, 3)), "hybrid": "-", "hybrid-bf16": "--", "powersgd:4": ":"}
     colors = {"allreduce": "C0", "allreduce-bf16": "C0", "overlap": "C4", "ddp": "C3", "ddp-bf16": "C3",
-              "factors": "C2", "hybrid": "C2", "hybrid-bf16": "C1", "powersgd:4": "C5"}
+              "factors": "C2", "factors-bf16": "C1", "hybrid": "C2", "hybrid-bf16": "C1", "powersgd:4": "C5"}
     ns = nodes[1:]
     for j, rate in enumerate(rates):
         ax, ax2 = axes[0][j], axes[1][j]
         for s in STRATEGIES:
             ys = [table[(rate, s, n)][0] for n in ns]
-            ax.plot(ns, ys, styles[s], color=colors[s], label=s, marker=".")
+            ax.plot(ns, ys, linestyle=styles[s], color=colors[s], label=s, marker=".")
             o = one[IMPL.get(s, "nntrain")]
-            ax2.plot(ns, [y / (n * o) for y, n in zip(ys, ns)], styles[s], color=colors[s], label=s, marker=".")
+            ax2.plot(ns, [y / (n * o) for y, n in zip(ys, ns)], linestyle=styles[s], color=colors[s], label=s, marker=".")
         ax.set_xscale("log", base=2); ax.set_yscale("log")
         ax.set_title(f"{rate / 1e9:.0f} Gbit/s per link, one core per node")
         ax.set_ylabel("samples/s (128 per node)")
