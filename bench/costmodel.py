@@ -100,7 +100,8 @@ def ring_allreduce(nbytes, n, link):
 def ring_allgather(nbytes_per_rank, n, link):
     if n == 1:
         return 0.0
-    return link.get("o", 0.0) + (n - 1) * link["alpha"] + (n - 1) * nbytes_per_rank / link["beta"]
+    # MPI's allgather ran at the link's TCP rate here, its allreduce far below it: beta_ag.
+    return (n - 1) * link["alpha"] + (n - 1) * nbytes_per_rank / link.get("beta_ag", link["beta"])
 
 
 def pipeline(comp, buckets, n, link, wire=4):
@@ -119,15 +120,18 @@ def pipeline(comp, buckets, n, link, wire=4):
     return max(done, comm_free)
 
 
-def factor_layer(k, n, link, comp, wire=4):
-    """Allgather of layer k's factors, and the extra weight-gradient GEMMs over the other ranks' rows."""
-    i, o = LAYERS[k]
-    return ring_allgather(comp.b * (i + o) * wire, n, link) + (n - 1) * comp.layer[k]["dw"]
-
-
-def allreduce_layer(k, n, link, wire=4):
-    i, o = LAYERS[k]
-    return ring_allreduce((i * o + o) * wire, n, link)
+def factor_exchange(sel, n, link, comp, w=4):
+    """nntrain's factor exchange (AllgatherFactorExchange) for the layers in sel: ONE allgather
+    of their rows (dy, and x except for the first layer, whose input is the data every rank
+    has), every rank forming their dW over the global batch (+(N-1)× their weight-gradient
+    GEMMs), and ONE allreduce of the other layers' gradients. (step seconds, bytes per rank)"""
+    per_rank = sum(comp.b * ((i if k > 0 else 0) + o) * w for k, (i, o) in enumerate(LAYERS) if k in sel)
+    rest = sum((i * o + o) * w for k, (i, o) in enumerate(LAYERS) if k not in sel)
+    biases = sum(o * w for k, (i, o) in enumerate(LAYERS) if k in sel)   # ride in the allreduce
+    t = comp.t + sum((n - 1) * comp.layer[k]["dw"] for k in sel)
+    t += ring_allgather(per_rank, n, link) if sel else 0.0
+    t += ring_allreduce(rest + biases, n, link)
+    return t, (n - 1) * per_rank + 2 * (n - 1) / n * (rest + biases)
 
 
 def strategy_time(name, n, link, comp):
@@ -141,17 +145,11 @@ def strategy_time(name, n, link, comp):
         w = 2 if name.endswith("bf16") else 4
         return pipeline(comp, [[2, 1], [0]], n, link, w), 2 * (n - 1) / n * P * w
     if name in ("factors", "factors-bf16"):
+        return factor_exchange(set(range(len(LAYERS))), n, link, comp, 2 if name.endswith("bf16") else 4)
+    if name in ("hybrid", "hybrid-bf16"):   # the cheapest subset of layers by factors
         w = 2 if name.endswith("bf16") else 4
-        t = comp.t + sum(factor_layer(k, n, link, comp, w) for k in range(len(LAYERS)))
-        return t, (n - 1) * comp.b * sum(i + o for i, o in LAYERS) * w
-    if name in ("hybrid", "hybrid-bf16"):
-        w = 2 if name.endswith("bf16") else 4
-        t, nb = comp.t, 0.0
-        for k, (i, o) in enumerate(LAYERS):
-            f, r = factor_layer(k, n, link, comp, w), allreduce_layer(k, n, link, w)
-            t += min(f, r)
-            nb += (n - 1) * comp.b * (i + o) * w if f < r else 2 * (n - 1) / n * (i * o + o) * w
-        return t, nb
+        subsets = [{k for k in range(len(LAYERS)) if m >> k & 1} for m in range(1 << len(LAYERS))]
+        return min(factor_exchange(sel, n, link, comp, w) for sel in subsets)
     if name.startswith("powersgd:"):
         r = int(name.split(":")[1])
         floats = sum((i + o) * r + o for i, o in LAYERS)
@@ -317,7 +315,7 @@ def points(runs, links, raws, extra_map):
 def predict_point(pt, comp1, eta, cores):
     n = pt["hosts"]
     comp = Compute(comp1[pt["impl"]]).scaled(max(1.0, n / cores))
-    link = {"alpha": pt["alpha"], "beta": pt["beta_probe"] * eta, "o": pt.get("overhead", 0.0)}
+    link = {"alpha": pt["alpha"], "beta": pt["beta_probe"] * eta, "o": pt.get("overhead", 0.0), "beta_ag": pt["beta_probe"]}
     t, nb = strategy_time(pt["strategy"], n, link, comp)
     return B * n / t, nb
 
@@ -402,6 +400,9 @@ def predict(a):
               f"{pt['sps']:.0f} | {p:.0f} | {100 * err:+.0f}% | {tag} |")
     print(f"\nLargest error over the predicted (not fitted) points: {100 * worst:.0f}% (target ≤ 15%).\n")
 
+    lk = [l for l in links if l["hosts"] == int(ch) and l["rate"] == cr]
+    eta_tcp = median([l["bytes_per_second"] for l in lk]) / (rate_bps(cr) / 8 * FRAMING) if lk else 1.0
+    print(f"Plain TCP (link probe) at {a.calibrate}: η {eta_tcp:.3f} of the line rate × {FRAMING}; MPI's allgather is modelled at it.\n")
     # Predictions for 2..64 real nodes (one core each) at 1, 10, 100 Gbit/s.
     alpha = a.alpha
     nodes = [1, 2, 4, 8, 16, 32, 64]
@@ -410,7 +411,7 @@ def predict(a):
         for s in STRATEGIES:
             impl = IMPL.get(s, "nntrain")
             comp = Compute(comp1[impl])
-            link = {"alpha": alpha, "beta": rate / 8 * FRAMING * eta[impl], "o": lat.get(impl, 0.0)}
+            link = {"alpha": alpha, "beta": rate / 8 * FRAMING * eta[impl], "o": lat.get(impl, 0.0), "beta_ag": rate / 8 * FRAMING * eta_tcp}
             for n in nodes:
                 t, nb = strategy_time(s, n, link, comp)
                 table[(rate, s, n)] = (B * n / t, nb)
@@ -433,8 +434,10 @@ def predict(a):
     tc = comp1["nntrain"]
     comp = Compute(tc)
     tail = comp.fwd + comp.bwd(len(LAYERS) - 1)
-    transports = {"MPI as measured": {"alpha": alpha, "beta": rate / 8 * FRAMING * eta["nntrain"], "o": lat.get("nntrain", 0.0)},
-                  "gloo-class transport": {"alpha": alpha, "beta": rate / 8 * FRAMING * eta["torch"], "o": 0.0}}
+    transports = {"MPI as measured": {"alpha": alpha, "beta": rate / 8 * FRAMING * eta["nntrain"], "o": lat.get("nntrain", 0.0),
+                                      "beta_ag": rate / 8 * FRAMING * eta_tcp},
+                  "gloo-class allreduce": {"alpha": alpha, "beta": rate / 8 * FRAMING * eta["torch"], "o": 0.0,
+                                           "beta_ag": rate / 8 * FRAMING * eta_tcp}}
     print(f"2 nodes, 1 Gbit/s: DDP (model) {ddp_sps:.0f} samples/s; 2× DDP = {target:.0f} samples/s = a step of "
           f"{t_target * 1e3:.1f} ms; nntrain's compute is {tc * 1e3:.1f} ms. Bytes an exchange may send per rank and step "
           f"(today: {P * 4 / 1e6:.2f} MB, one allreduce):\n")
