@@ -315,6 +315,7 @@ def probe(h, rate, a, log, label):
 
 
 def build_allreduce(out):
+    os.makedirs(out, exist_ok=True)
     exe = os.path.join(out, "allreduce")
     src = os.path.join(BENCH, "allreduce.c")
     if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
@@ -441,7 +442,7 @@ def main():
         h.up()
         conts = {rate: [Contender(s, h, a) for s in a.contenders.split()] for rate in rates}
         links, tc_cmds, raws = {}, {}, {}
-        exe = build_allreduce(a.out) if a.raw_iters > 0 else None
+        exe = build_allreduce(os.path.join(ROOT, "out")) if a.raw_iters > 0 else None
         with open(base + ".jsonl", "w") as log, tempfile.TemporaryDirectory(prefix="netns-") as tmp:
             for rep in range(a.reps):
                 for rate in (rates if rep % 2 == 0 else rates[::-1]):
