@@ -395,6 +395,7 @@ public final class Trainer {
             let stepsBefore = globalStep, samplesBefore = epochSamples
             while stepInEpoch < sampler.batchesPerEpoch {
                 if globalStep >= totalSteps { status = "steps"; break }
+                comm.note(step: globalStep + 1)
                 let l = try step()
                 processed += sampler.batchRange(stepInEpoch - 1).count
                 if let r = reporter {
