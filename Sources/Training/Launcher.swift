@@ -155,7 +155,8 @@ public func train(_ config: TrainConfig, plan: RunPlan, configure: ((Trainer) th
     // Data is loaded once per process and shared (read-only) by its worker threads.
     let cache = DataCache()
     return try runOnRanks(plan) { comm in
-        try train(config: config, data: cache.load(config), comm: comm, quiet: plan.quiet, configure: configure)
+        // Loading is work each rank does alone (one may finish long before another): not a stall.
+        try train(config: config, data: comm.stallWatch.alone { try cache.load(config) }, comm: comm, quiet: plan.quiet, configure: configure)
     }
 }
 
