@@ -33,6 +33,16 @@ public enum GradientExchange: String, Sendable, Codable, CaseIterable {
     case allreduce
 }
 
+/// Lossy compression of what crosses ranks (`--compress`); sums stay in Float.
+public enum Compression: String, Sendable, Codable, CaseIterable {
+    /// Float32 on the wire.
+    case none
+    /// bfloat16: Float32's exponent range, 8 bits of mantissa (round to nearest even).
+    case bf16
+    /// IEEE half precision: 11 bits of mantissa, values up to 65,504.
+    case fp16
+}
+
 /// The configuration of one training run.
 public struct TrainConfig: Sendable, Codable, Equatable {
     public var dataset = "fashion-mnist"
@@ -63,6 +73,8 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var shuffle = true
     public var reduction = Reduction.fast
     public var exchange = GradientExchange.shared
+    /// Lossy compression of gradients and factors on the wire (fast mode only).
+    public var compress = Compression.none
     /// Logical shards per global batch in exact mode (independent of the number of ranks).
     public var shards = 4
     public var schedule = ScheduleKind.cosine
@@ -119,6 +131,9 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         }
         if resume != nil && initFrom != nil {
             throw UserError("--resume and --init FILE exclude each other: --resume continues a run, --init starts a new one from given weights")
+        }
+        if compress != .none && reduction == .exact {
+            throw UserError("--compress \(compress.rawValue) rounds what the ranks send, and --reduction exact promises the same bits for any number of ranks: use one or the other (--compress none with exact)")
         }
         guard stallTimeout >= 0, stallTimeout.isFinite else { throw UserError("--stall-timeout must be ≥ 0 seconds (0: off), got \(stallTimeout)") }
         guard logEverySteps >= 0 else { throw UserError("--log-every-steps must be ≥ 0, got \(logEverySteps)") }

@@ -23,7 +23,9 @@ enum ExchangeStrategies {
     /// outside `Trainer.run` (no collective set-up).
     static func allreduce(_ c: ExchangeContext) -> ExchangeStrategy {
         switch c.config.reduction {
-        case .fast: AllreduceExchange<FastSum>(comm: c.comm, model: c.model, syncBeforeAllreduce: c.syncBeforeAllreduce)
+        case .fast:
+            if let codec = WireCodec(c.config.compress), c.comm.size > 1 { AllreduceExchange<CompressedSum>(codec: codec, comm: c.comm, model: c.model) }
+            else { AllreduceExchange<FastSum>(comm: c.comm, model: c.model, syncBeforeAllreduce: c.syncBeforeAllreduce) }
         case .exact: AllreduceExchange<ExactSum>(shards: c.config.shards, comm: c.comm, model: c.model, syncBeforeAllreduce: c.syncBeforeAllreduce)
         }
     }
@@ -36,6 +38,7 @@ enum ExchangeStrategies {
     /// 3. `factors`, or `shared` where ranks share no memory: AllgatherFactorExchange where
     ///    its cost model finds factors cheaper for some layer (`factors`: for every layer).
     /// 4. Otherwise: AllreduceExchange.
+    /// `--compress` acts where bytes cross a network: in 3 and 4; the node-shared exchanges sum in memory.
     static func make(_ c: ExchangeContext) throws -> ExchangeStrategy {
         let config = c.config
         guard config.exchange != .allreduce, c.comm.size > 1 else { return allreduce(c) }
