@@ -20,6 +20,10 @@ public struct RunPlan: Sendable {
     /// Seconds a collective may make no progress before the job ends naming the ranks that
     /// never arrived (`--stall-timeout`); 0 = no watchdog. `train` sets it from the config.
     public var stallTimeout = 0.0
+    /// A barrier before each gradient allreduce, so that comm_wait_seconds separates waiting
+    /// for the slowest rank from the allreduce (bench/bench.py; the CLI sets it from
+    /// NNTRAIN_SYNC_BEFORE_ALLREDUCE=1; rank 0's value holds for all ranks).
+    public var syncBeforeAllreduce = false
     public init(workers: Int? = nil, blasThreads: Int? = nil, quiet: Bool = false) {
         self.workers = workers; self.blasThreads = blasThreads; self.quiet = quiet
     }
@@ -156,7 +160,8 @@ public func train(_ config: TrainConfig, plan: RunPlan, configure: ((Trainer) th
     let cache = DataCache()
     return try runOnRanks(plan) { comm in
         // Loading is work each rank does alone (one may finish long before another): not a stall.
-        try train(config: config, data: comm.stallWatch.alone { try cache.load(config) }, comm: comm, quiet: plan.quiet, configure: configure)
+        try train(config: config, data: comm.stallWatch.alone { try cache.load(config) }, comm: comm, quiet: plan.quiet,
+                  syncBeforeAllreduce: plan.syncBeforeAllreduce, configure: configure)
     }
 }
 
@@ -167,8 +172,8 @@ public func train(_ config: TrainConfig, plan: RunPlan, configure: ((Trainer) th
 /// - Parameter configure: called on every rank before training (hooks, e.g. a StepLogger).
 /// - Throws: UserError (bad configuration, divergence), CommunicatorError.
 public func train(config: TrainConfig, data: DataSplit, comm: Communicator, quiet: Bool = false,
-                  configure: ((Trainer) throws -> Void)? = nil) throws -> DoneMetrics {
-    let trainer = try Trainer(config: config, data: data, comm: comm)
+                  syncBeforeAllreduce: Bool = false, configure: ((Trainer) throws -> Void)? = nil) throws -> DoneMetrics {
+    let trainer = try Trainer(config: config, data: data, comm: comm, syncBeforeAllreduce: syncBeforeAllreduce)
     try trainer.verifyFingerprints()
     var reporter: ConsoleReporter?
     if comm.rank == 0 {
