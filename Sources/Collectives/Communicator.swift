@@ -41,6 +41,10 @@ public protocol Communicator: AnyObject {
 }
 
 extension Communicator {
+    /// The default for communicators that keep no counters: one shared watch nobody reads.
+    /// A communicator that wraps another should return the inner one's.
+    public var stallWatch: StallWatch { StallWatch.unwatched }
+
     /// Tells the stall watchdog which step this rank is working on (1-based): one relaxed
     /// atomic store, so the trainer can call it every step.
     @inline(__always)

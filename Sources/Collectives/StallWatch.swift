@@ -23,6 +23,9 @@ public final class StallWatch: Sendable {
 
     public init() {}
 
+    /// The watch of communicators that keep none (`Communicator.stallWatch`'s default).
+    public static let unwatched = StallWatch()
+
     /// Runs one collective over all ranks, counting it.
     @inline(__always)
     public func collective<R>(_ body: () throws -> R) rethrows -> R {
