@@ -17,7 +17,7 @@ import NNCore
     @Test func everyListedKeyIsAccepted() throws {
         let samples = ["dataset": "xor", "data": "/tmp", "model": "linear", "activation": "relu", "loss": "mse",
                        "init": "he", "optimizer": "adam", "nesterov": "false", "batch-size": "8", "seed": "3",
-                       "metrics": "/tmp/m.jsonl", "shuffle": "yes", "reduction": "fast", "exchange": "allreduce", "schedule": "cosine",
+                       "metrics": "/tmp/m.jsonl", "shuffle": "yes", "reduction": "fast", "exchange": "allreduce", "compress": "bf16", "schedule": "cosine",
                        "milestones": "2", "plateau-monitor": "test", "scale-lr": "on", "csv-regression": "no"]
         for key in TrainConfig.keys {
             var c = TrainConfig()
@@ -31,7 +31,7 @@ import NNCore
             try c.set("batch_size", "3", source: "run.yaml")
         }
         #expect(throws: UserError("--lr: 'lr' expects a number, got 'fast'")) { try c.set("lr", "fast", source: "--lr") }
-        #expect(throws: UserError("run.yaml: 'exchange' expects shared, shared-gradients or allreduce, got 'nccl'")) {
+        #expect(throws: UserError("run.yaml: 'exchange' expects shared, shared-gradients, factors or allreduce, got 'nccl'")) {
             try c.set("exchange", "nccl", source: "run.yaml")
         }
     }
