@@ -44,7 +44,7 @@ struct Train: ParsableCommand {
         let config = try options.resolve()
         // SIGTERM/SIGINT: finish the step, checkpoint, exit 3 (see docs/checkpoints.md).
         Preemption.install()
-        let done = try train(config, plan: config.plan) { trainer in
+        let done = try train(config, plan: config.commandLinePlan) { trainer in
             trainer.stopRequested = { Preemption.requested }
         }
         if done.status == "stopped" {
@@ -74,7 +74,7 @@ struct Evaluate: ParsableCommand {
         }
         var config = try options.resolve(base: base)
         config.checkpointDir = nil; config.resume = nil; config.initFrom = nil
-        try runOnRanks(config.plan) { comm in
+        try runOnRanks(config.commandLinePlan) { comm in
             let data = try loadData(config)
             let trainer = try Trainer(config: config, data: data, comm: comm)
             if let w = weights { try Checkpoint.loadModel(w, into: trainer.model, source: checkpoint ?? "") }

@@ -51,7 +51,7 @@ struct ExperimentCommand: ParsableCommand {
         var given = TrainConfig()
         for s in try options.settings() { try given.set(s.key, s.value, source: s.source) }
         settings.overrides = try options.settings().map { ($0.key, $0.value) }
-        let plan = given.plan
+        let plan = given.commandLinePlan
         settings.armFilter = arms.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
         settings.targetLoss = targetLoss
         settings.targetAccuracy = targetAccuracy

@@ -130,3 +130,13 @@ func loadYAMLSettings(_ path: String) throws -> [(key: String, value: String, so
     }
     return out
 }
+
+extension TrainConfig {
+    /// The table's `workers`, `blas-threads` and `quiet`, and NNTRAIN_SYNC_BEFORE_ALLREDUCE=1
+    /// (a barrier before each allreduce, for measuring).
+    var commandLinePlan: RunPlan {
+        var p = plan
+        p.syncBeforeAllreduce = ProcessInfo.processInfo.environment["NNTRAIN_SYNC_BEFORE_ALLREDUCE"] == "1"
+        return p
+    }
+}

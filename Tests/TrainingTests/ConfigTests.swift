@@ -118,7 +118,7 @@ func choicesOf(_ s: Setting) -> [String]? {
         #expect(throws: UserError("run.yaml: unknown key 'zzzzzzzz'")) { try c.set("zzzzzzzz", "3", source: "run.yaml") }
         #expect(throws: UserError("--lr expects a number, got 'fast'")) { try c.set("lr", "fast", source: "--lr") }
         #expect(throws: UserError("run.yaml: 'lr' expects a number, got 'fast'")) { try c.set("lr", "fast", source: "run.yaml") }
-        #expect(throws: UserError("run.yaml: 'exchange' expects one of shared, shared-gradients, allreduce, got 'nccl'")) {
+        #expect(throws: UserError("run.yaml: 'exchange' expects one of shared, shared-gradients, factors, allreduce, got 'nccl'")) {
             try c.set("exchange", "nccl", source: "run.yaml")
         }
         #expect(throws: UserError("--blas-threads must be ≥ 1, got -1")) { try c.set("blas-threads", "-1", source: "--blas-threads") }
