@@ -61,8 +61,8 @@ extension TrainConfig {
                help: "Gradient combination across ranks: fast (one float allreduce) or exact (bit-identical for any number of ranks)"),
         .value(\.exchange, "exchange", .choice, valueName: "mode",
                help: "How gradients move between ranks: shared (ranks of one node share memory: an MLP exchanges batch factors, else gradients are summed there; nodes allreduce), shared-gradients (always sum gradients there), factors (allgather every Linear layer's batch factors, no shared memory: what shared does across nodes of one rank each, layer by layer where a measured cost model finds it cheaper) or allreduce (one allreduce of the whole buffer)"),
-        .value(\.compress, "compress", .choice, valueName: "codec",
-               help: "Lossy compression on the wire, sums in float32: none, bf16 or fp16 (allreduce and factor exchanges; not with --reduction exact)"),
+        .value(\.compress, "compress", compressionCodec, valueName: "codec",
+               help: "Lossy compression on the wire, sums in float32: none, bf16 or fp16 (allreduce and factor exchanges), powersgd:R (rank-R PowerSGD with error feedback, allreduce exchange); not with --reduction exact"),
         .value(\.shards, "shards", .int, valueName: "n", help: "Logical shards per global batch in exact mode", check: .atLeast(1)),
         .value(\.schedule, "schedule", .choice, valueName: "name", help: "Learning-rate schedule"),
         .value(\.milestones, "milestones", .intList, valueName: "list", help: "Epochs at which step decay multiplies lr by gamma, e.g. 5,8"),
@@ -233,6 +233,11 @@ let initCodec = SettingCodec<InitChoice>(
 let checkpointIntervalCodec = SettingCodec<CheckpointInterval>(
     expects: "N steps (e.g. 500) or N epochs (e.g. 1e)",
     parse: { guard let v = CheckpointInterval(parsing: $0) else { throw InvalidSettingText() }; return v },
+    format: { $0.description })
+
+let compressionCodec = SettingCodec<Compression>(
+    expects: Compression.choices,
+    parse: { guard let v = Compression(parsing: $0.trimmed) else { throw InvalidSettingText() }; return v },
     format: { $0.description })
 
 /// Levenshtein distance, for "did you mean" hints.

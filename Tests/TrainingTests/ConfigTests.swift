@@ -12,7 +12,7 @@ func nonDefaultText(_ s: Setting) -> String? {
     let d = s.text(TrainConfig())
     let byName = ["data": "/tmp/data", "model": "mlp:784-64-10", "activation": "tanh", "loss": "mse", "init": "he",
                   "metrics": "/tmp/m.jsonl", "milestones": "3,5", "checkpoint-dir": "/tmp/ck", "checkpoint-every": "250",
-                  "resume": "auto", "tensorboard": "/tmp/tb", "seed": "7"]
+                  "resume": "auto", "tensorboard": "/tmp/tb", "seed": "7", "compress": "powersgd:2"]
     if let v = byName[s.name] { return v }
     if let choices = s.expects.hasPrefix("one of") || s.expects.hasPrefix("true") ? choicesOf(s) : nil {
         return choices.first { $0 != d && $0 != "none" }
