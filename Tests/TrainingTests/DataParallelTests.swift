@@ -223,15 +223,6 @@ func fashionConfig() -> TrainConfig {
         let (e4, _) = try trainParameters(c, workers: 4)
         #expect(e1 == e4)
     }
-
-    @Test func everySampleOncePerEpoch() throws {
-        var c = fashionConfig()
-        c.steps = nil; c.epochs = 1; c.trainSubset = 130; c.batchSize = 64
-        c.metrics = nil
-        let (_, done) = try trainParameters(c, workers: 3, data: try loadData(c))
-        #expect(done.steps == 3)   // 64 + 64 + 2
-        #expect(Int((done.samples_per_second * done.seconds).rounded()) == 130)
-    }
 }
 
 @Suite struct RankFailureTests {
