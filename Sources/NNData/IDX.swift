@@ -55,8 +55,8 @@ public enum IDX {
         defer { gzclose(f) }
         return try decode(path: path, read: { p, n in try read(f, into: p, count: n, path: path) },
                           dataLimit: { headerBytes in
-                              gzdirect(f) != 0 ? max(0, fileSize - headerBytes)
-                                               : (SizeLimits.multiply(fileSize, maxDeflateRatio) ?? Int.max)
+                              gzdirect(f) != 0 ? (max(0, fileSize - headerBytes), true)
+                                               : (SizeLimits.multiply(fileSize, maxDeflateRatio) ?? Int.max, false)
                           })
     }
 
@@ -72,14 +72,15 @@ public enum IDX {
                 if k > 0 { p.copyMemory(from: raw.baseAddress! + offset, byteCount: k) }
                 offset += max(k, 0)
                 return max(k, 0)
-            }, dataLimit: { headerBytes in raw.count - headerBytes })
+            }, dataLimit: { headerBytes in (max(0, raw.count - headerBytes), true) })
         }
     }
 
     /// The reader shared by files and memory: `read(p, n)` delivers up to n bytes (fewer at
-    /// the end), `dataLimit(headerBytes)` bounds the data bytes the source can still hold.
+    /// the end), `dataLimit(headerBytes)` bounds the data bytes the source can still hold
+    /// (exact: the bytes left in an uncompressed source; else an upper bound).
     static func decode(path: String, read: (UnsafeMutableRawPointer, Int) throws -> Int,
-                       dataLimit: (Int) -> Int) throws -> Array {
+                       dataLimit: (Int) -> (bytes: Int, exact: Bool)) throws -> Array {
         var magic = [UInt8](repeating: 0, count: 4)
         let got = try magic.withUnsafeMutableBytes { try read($0.baseAddress!, 4) }
         guard got >= 4 else { throw UserError("\(path): too short to be an IDX file (\(got) bytes)") }
@@ -104,8 +105,10 @@ public enum IDX {
             throw UserError("\(path): header dimensions \(shown) overflow a 64-bit size; the header is corrupt")
         }
         let limit = dataLimit(4 + 4 * nd)
-        guard expected <= limit else {
-            throw UserError("\(path): truncated or corrupt: header promises \(shown) = \(expected) bytes of data (\(SizeLimits.describe(bytes: expected))), the file can hold at most \(limit)")
+        guard expected <= limit.bytes else {
+            throw UserError(limit.exact
+                ? "\(path): truncated: header promises \(shown) = \(expected) bytes of data, file has \(limit.bytes)"
+                : "\(path): truncated or corrupt: header promises \(shown) = \(expected) bytes of data (\(SizeLimits.describe(bytes: expected))), more than a compressed file of its size can hold (at most \(limit.bytes))")
         }
         try SizeLimits.checkAllocation(expected, for: "\(path): header dimensions \(shown)")
         var readError: Error?
