@@ -78,6 +78,9 @@ for cmd in "inspect huge.safetensors" "evaluate --dataset idx --data ok --model 
     expect_error "huge.safetensors: not a valid safetensors file" "$NNTRAIN" $cmd
 done
 expect_error "overflow.safetensors: not a valid safetensors file: tensor '0.weight' has shape [2147483648, 2147483648, 2147483648], whose size overflows" "$NNTRAIN" inspect overflow.safetensors
+# Files read whole are held to the memory budget (NNTRAIN_MEMORY_BUDGET stands in for a small machine).
+expect_error "train.csv (" env NNTRAIN_MEMORY_BUDGET=100 "$NNTRAIN" "${C[@]}" --data train.csv
+expect_error "huge.safetensors (" env NNTRAIN_MEMORY_BUDGET=10 "$NNTRAIN" inspect huge.safetensors
 expect_error "--dataset csv takes one file (FILE.csv) or two" "$NNTRAIN" "${C[@]}" --data train.csv,train.csv,train.csv
 # /proc exists and refuses new files even to root; a path under a regular file cannot be created.
 expect_error "--checkpoint-dir /proc: the directory is not writable" "$NNTRAIN" "${I[@]}" --data ok --checkpoint-dir /proc

@@ -38,6 +38,14 @@ public enum SizeLimits {
         return Int(clamping: ProcessInfo.processInfo.physicalMemory)
     }
 
+    /// Checks that the file at `path`, read whole into memory, fits the memory budget.
+    ///
+    /// - Throws: UserError naming the file and its size.
+    public static func checkFileFits(_ path: String) throws {
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber else { return }
+        try checkAllocation(size.intValue, for: "\(path) (\(describe(bytes: size.intValue)) file)")
+    }
+
     /// "1.6 TB"-style text for a byte count.
     public static func describe(bytes: Int) -> String {
         let units = ["bytes", "KB", "MB", "GB", "TB", "PB", "EB"]

@@ -15,6 +15,7 @@ public enum CSV {
     public static func read(_ path: String, labelColumn: Int = 0, regression: Bool = false,
                             header: Bool? = nil, name: String? = nil) throws -> Dataset {
         guard FileManager.default.fileExists(atPath: path) else { throw UserError("\(path): file not found") }
+        try SizeLimits.checkFileFits(path)
         guard let data = FileManager.default.contents(atPath: path) else { throw UserError("\(path): cannot read") }
         return try parse(data, source: path, labelColumn: labelColumn, regression: regression, header: header, name: name)
     }

@@ -150,6 +150,7 @@ public struct SafetensorsFile: Sendable {
     ///
     /// - Throws: UserError when it is missing, unreadable or not valid safetensors.
     public init(path: String) throws {
+        try SizeLimits.checkFileFits(path)
         guard let data = FileManager.default.contents(atPath: path) else {
             throw UserError("\(path): cannot read the file (does it exist?)")
         }
