@@ -29,9 +29,8 @@ public final class Checkpointer {
         self.comm = comm
         directory = config.checkpointDir
         if comm.rank == 0, let dir = directory {
-            do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-                throw UserError("--checkpoint-dir \(dir): cannot create the directory (\(error.localizedDescription))")
-            }
+            // Found now, before any training, rather than at the first checkpoint.
+            try prepareWritableDirectory(dir, what: "--checkpoint-dir \(dir)")
             // Leftovers of writes that a crash interrupted.
             for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.hasPrefix(".") && name.contains(".safetensors.tmp") {
                 try? FileManager.default.removeItem(atPath: (dir as NSString).appendingPathComponent(name))

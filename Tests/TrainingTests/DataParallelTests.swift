@@ -11,8 +11,8 @@ import NNData
 func trainParameters(_ config: TrainConfig, workers: Int, data: DataSplit? = nil) throws -> ([Float], DoneMetrics) {
     let split = try data ?? loadData(config)
     return try runOnRanks(RunPlan(workers: workers, blasThreads: 1, quiet: true)) { comm in
+        try verifyRanksAgree(config: config, data: split, comm: comm)
         let t = try Trainer(config: config, data: split, comm: comm)
-        try t.verifyFingerprints()
         let done = try t.run()
         return (t.model.parameters.array, done)
     }
@@ -234,8 +234,7 @@ func fashionConfig() -> TrainConfig {
         let bad = try loadData(other)
         #expect {
             try runOnRanks(RunPlan(workers: 3, blasThreads: 1, quiet: true)) { comm in
-                let t = try Trainer(config: c, data: comm.rank == 2 ? bad : good, comm: comm)
-                try t.verifyFingerprints()
+                try verifyRanksAgree(config: c, data: comm.rank == 2 ? bad : good, comm: comm)
             }
         } throws: { error in
             "\(error)".contains("rank(s) 2 differ from rank 0")
