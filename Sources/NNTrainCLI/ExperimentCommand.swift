@@ -13,7 +13,7 @@ struct ExperimentCommand: ParsableCommand {
         Experiments: \(ExperimentSpec.names.joined(separator: ", ")).
         Training flags (e.g. --epochs 3 --train-subset 60000) override the experiment's defaults for every arm, except the setting an arm varies (the lr of learning-rate, the activation of nonlinearities, …).
 
-        Writes DIR/ARM.jsonl, DIR/results.csv, DIR/summary.md, DIR/experiment.json and DIR/*.png (plots by launch/plot_experiment.py; python3 with matplotlib).
+        Writes DIR/ARM.jsonl, DIR/results.csv, DIR/summary.md, DIR/experiment.json and DIR/*.png (plots by plot_experiment.py, from share/nntrain/ beside the installed nntrain or launch/ of the checkout; python3 with matplotlib).
         """)
 
     @Argument(help: ArgumentHelp("The experiment: \(ExperimentSpec.names.joined(separator: ", "))", valueName: "name"))
@@ -67,7 +67,7 @@ struct ExperimentCommand: ParsableCommand {
     /// Runs the plot script; a missing python3 or matplotlib is a message, not a failure.
     func plot(_ dir: String) {
         guard let script = plotScript() else {
-            FileHandle.standardError.write(Data("nntrain: launch/plot_experiment.py not found (set NNTRAIN_PLOT_SCRIPT); no plots drawn\n".utf8))
+            FileHandle.standardError.write(Data("nntrain: plot_experiment.py not found (next to nntrain, in ../share/nntrain, or launch/; set NNTRAIN_PLOT_SCRIPT); no plots drawn\n".utf8))
             return
         }
         let p = Process()
@@ -84,15 +84,31 @@ struct ExperimentCommand: ParsableCommand {
         }
     }
 
-    /// NNTRAIN_PLOT_SCRIPT, else launch/plot_experiment.py under the working directory or
-    /// above the executable (.build/release/nntrain → the package root).
+    /// NNTRAIN_PLOT_SCRIPT, else the first that exists of: the installed copy, next to the
+    /// executable or in ../share/nntrain beside it (what launch/install.sh writes:
+    /// PREFIX/nntrain and PREFIX/../share/nntrain/plot_experiment.py); launch/ under the working
+    /// directory; launch/ in up to four directories above the executable (a checkout's
+    /// .build/<triple>/release/nntrain → the package root).
     func plotScript() -> String? {
+        if let e = ProcessInfo.processInfo.environment["NNTRAIN_PLOT_SCRIPT"], FileManager.default.fileExists(atPath: e) { return e }
+        return Self.supportFile("plot_experiment.py")
+    }
+
+    /// Where a file that ships in launch/ (a plot script) is found at run time; see plotScript().
+    static func supportFile(_ name: String) -> String? {
         let fm = FileManager.default
-        if let e = ProcessInfo.processInfo.environment["NNTRAIN_PLOT_SCRIPT"], fm.fileExists(atPath: e) { return e }
-        var candidates = [fm.currentDirectoryPath + "/launch/plot_experiment.py"]
-        var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        // The executable itself (through /proc/self/exe on Linux), not argv[0]: run from PATH,
+        // argv[0] is the bare name "nntrain".
+        let exe = (Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])).resolvingSymlinksInPath()
+        let dir = exe.deletingLastPathComponent()
+        var candidates = [
+            dir.appendingPathComponent(name).path,
+            dir.deletingLastPathComponent().appendingPathComponent("share/nntrain/\(name)").path,
+            fm.currentDirectoryPath + "/launch/\(name)",
+        ]
+        var url = dir
         for _ in 0..<4 {
-            candidates.append(url.appendingPathComponent("launch/plot_experiment.py").path)
+            candidates.append(url.appendingPathComponent("launch/\(name)").path)
             url = url.deletingLastPathComponent()
         }
         return candidates.first { fm.fileExists(atPath: $0) }
