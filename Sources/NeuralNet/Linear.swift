@@ -70,9 +70,10 @@ public final class Linear<Scalar: NNScalar>: Layer {
     /// dW[rows] = dy[:, rows]ᵀ · x and db[rows] = Σ_batch dy[:, rows], overwriting those rows of
     /// the gradient slice: the part of this layer's gradient that one rank owns, computed from
     /// the inputs x: [batch, in] and output gradients dy: [batch, out] of all ranks' samples
-    /// (a sum over all of them, in row order, as one process would compute it).
-    public func weightGradient(rows: Range<Int>, x: UnsafePointer<Scalar>, dy: UnsafePointer<Scalar>, batch: Int) {
-        parameterGradients(rows: rows, x: x, dy: dy, batch: batch, accumulate: false)
+    /// (a sum over all of them, in row order, as one process would compute it). With
+    /// `accumulate`, adds to those rows instead (one block of samples after another).
+    public func weightGradient(rows: Range<Int>, x: UnsafePointer<Scalar>, dy: UnsafePointer<Scalar>, batch: Int, accumulate: Bool = false) {
+        parameterGradients(rows: rows, x: x, dy: dy, batch: batch, accumulate: accumulate)
     }
 
     // Separate from the protocol's `backward` because generic functions with an optional pointer

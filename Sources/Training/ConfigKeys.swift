@@ -70,7 +70,7 @@ extension TrainConfig {
             guard let v = Reduction(rawValue: value.lowercased()) else { throw bad("fast or exact") }
             reduction = v
         case "exchange":
-            guard let v = GradientExchange(rawValue: value.lowercased()) else { throw bad("shared, shared-gradients or allreduce") }
+            guard let v = GradientExchange(rawValue: value.lowercased()) else { throw bad("shared, shared-gradients, factors or allreduce") }
             exchange = v
         case "shards": shards = try int()
         case "schedule":

@@ -20,10 +20,15 @@ public enum GradientExchange: String, Sendable, Codable, CaseIterable {
     /// gradients) are fewer than its weights, they exchange those factors and each computes
     /// its rows of the weight gradient over the node's whole batch; otherwise they sum each
     /// other's gradients, each its own share (`shared-gradients`). Nodes meet in an
-    /// MPI_Allreduce of each share. Falls back to `allreduce` where ranks share no memory.
+    /// MPI_Allreduce of each share. Where ranks share no memory (one rank per node), an MLP
+    /// allgathers factors across nodes where that pays (`factors`), else `allreduce`.
     case shared
     /// As `shared`, always summing gradients (never factors).
     case sharedGradients = "shared-gradients"
+    /// Every rank allgathers the batch factors of every Linear layer where that moves fewer
+    /// bytes than allreducing its gradient, and forms the weight gradients of the global batch
+    /// itself; no shared memory. What `shared` does across nodes of one rank each.
+    case factors
     /// One MPI_Allreduce (or the workers' equivalent) of the whole gradient buffer per step.
     case allreduce
 }
