@@ -69,7 +69,9 @@ if [ "$build" = release ] || [ -n "${PREFIX:-}" ]; then
     else
         $SUDO env NNTRAIN_BUILD="$build" PREFIX="$prefix" bash launch/install.sh
     fi
+    # Plain mpirun's own conditions (setup does not change your shell or OpenMPI's config files):
     if [ "$(id -u)" -eq 0 ]; then
         echo "setup: as root, plain mpirun needs: export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
     fi
+    echo "setup: for more mpirun ranks than this machine's $(nproc) cores: export OMPI_MCA_rmaps_base_oversubscribe=1 (nntrain-mpi needs neither)"
 fi
