@@ -62,7 +62,7 @@ public final class Linear<Scalar: NNScalar>: Layer {
     /// dx[batch, i] = dy[batch, o] · W[o, i], without dL/dθ: the sufficient-factor exchange
     /// computes the weight gradient later, over the rows of every rank (`weightGradient(rows:…)`).
     @_specialize(where Scalar == Float)
-    public func inputGradient(dy: UnsafePointer<Scalar>, dx: UnsafeMutablePointer<Scalar>, batch: Int) {
+    package func inputGradient(dy: UnsafePointer<Scalar>, dx: UnsafeMutablePointer<Scalar>, batch: Int) {
         Scalar.gemm(transA: false, transB: false, m: batch, n: inFeatures, k: outFeatures,
                     alpha: 1, a: dy, lda: outFeatures, b: w, ldb: inFeatures, beta: 0, c: dx, ldc: inFeatures)
     }
@@ -72,7 +72,7 @@ public final class Linear<Scalar: NNScalar>: Layer {
     /// the inputs x: [batch, in] and output gradients dy: [batch, out] of all ranks' samples
     /// (a sum over all of them, in row order, as one process would compute it). With
     /// `accumulate`, adds to those rows instead (one block of samples after another).
-    public func weightGradient(rows: Range<Int>, x: UnsafePointer<Scalar>, dy: UnsafePointer<Scalar>, batch: Int, accumulate: Bool = false) {
+    package func weightGradient(rows: Range<Int>, x: UnsafePointer<Scalar>, dy: UnsafePointer<Scalar>, batch: Int, accumulate: Bool = false) {
         parameterGradients(rows: rows, x: x, dy: dy, batch: batch, accumulate: accumulate)
     }
 

@@ -51,13 +51,18 @@ final class AllgatherFactorExchange: ExchangeStrategy {
     /// Gradients of the allreduce layers, then the tail.
     let pack: Buffer<Float>
     let updateRanges: [Range<Int>]
+    /// 16-bit factors on the wire (`--compress`), with their words ((size + 1) · block).
+    let codec: WireCodec?
+    private let words: Buffer<UInt16>
     /// The ranks' sample counts in the current step.
     private var counts: [Int] = []
     /// Scratch for the labels and targets of gathered inputs.
     private let scratchLabels: Buffer<Int32>
     private let scratchTargets: Buffer<Float>
     private let scratchIndices: Buffer<Int32>
-    var label: String { "factors \(size)x1 (allgather \(layers.filter(\.factors).count)/\(layers.count) layers)" }
+    var label: String {
+        "factors \(size)x1 (allgather \(layers.filter(\.factors).count)/\(layers.count) layers\(codec.map { ", " + "\($0.kind)" } ?? ""))"
+    }
 
     /// Bytes one step moves per rank, by strategy, for `report`.
     let factorBytes: Int
@@ -82,7 +87,8 @@ final class AllgatherFactorExchange: ExchangeStrategy {
         let flops = LinkProbe.gemmRate(rows: perRank)
         // Rank 0 decides, so that every rank builds the same layout.
         var choice = choose(layers: linears.map { (input: $0.0 == 0, inFeatures: $0.1.inFeatures, outFeatures: $0.1.outFeatures) },
-                            ranks: N, perRank: perRank, bytesPerSecond: link.bytesPerSecond, flopsPerSecond: flops)
+                            ranks: N, perRank: perRank, bytesPerSecond: link.bytesPerSecond, flopsPerSecond: flops,
+                            factorWordBytes: WireCodec(c.config.compress) == nil ? 4 : 2)
             .map { force || $0 ? 1.0 : 0.0 }
         try choice.withUnsafeMutableBytes { try c.comm.broadcast($0, root: 0) }
         guard choice.contains(1) else { return nil }
@@ -92,16 +98,16 @@ final class AllgatherFactorExchange: ExchangeStrategy {
     /// The cost model: for each Linear layer (`input`: it reads the data, which every rank
     /// has), whether allgathering its factors and forming dW over the whole batch,
     ///
-    ///     (N−1) · perRank · (in·[not input] + out) · 4 B ÷ bandwidth  +  2 (N−1) · perRank · in · out ÷ FLOP/s,
+    ///     (N−1) · perRank · (in·[not input] + out) · w B ÷ bandwidth   (w = 4, or 2 compressed)  +  2 (N−1) · perRank · in · out ÷ FLOP/s,
     ///
     /// costs less than a ring allreduce of its gradient, 2 (N−1)/N · (in·out + out) · 4 B ÷ bandwidth.
     /// Latency is left out: every layer's messages ride in the same two collectives.
     static func choose(layers: [(input: Bool, inFeatures: Int, outFeatures: Int)], ranks N: Int, perRank: Int,
-                       bytesPerSecond bw: Double, flopsPerSecond flops: Double) -> [Bool] {
+                       bytesPerSecond bw: Double, flopsPerSecond flops: Double, factorWordBytes w: Int = 4) -> [Bool] {
         layers.map { l in
             let weights = Double(l.inFeatures * l.outFeatures)
             let allreduce = 2 * Double(N - 1) / Double(N) * (weights + Double(l.outFeatures)) * 4 / bw
-            let gather = Double(N - 1) * Double(perRank) * Double((l.input ? 0 : l.inFeatures) + l.outFeatures) * 4 / bw
+            let gather = Double(N - 1) * Double(perRank) * Double((l.input ? 0 : l.inFeatures) + l.outFeatures) * Double(w) / bw
             let extra = 2 * Double(N - 1) * Double(perRank) * weights / flops
             return gather + extra < allreduce
         }
@@ -133,11 +139,13 @@ final class AllgatherFactorExchange: ExchangeStrategy {
         let in0 = model.inputSize
         inputs = layers.first.map { $0.index == 0 && $0.factors } == true ? Buffer(count: perRank * size * in0) : nil
         self.pack = Buffer(count: pack + Tail.size)
+        codec = WireCodec(c.config.compress)
+        words = Buffer(count: codec == nil ? 0 : (size + 1) * off)
         updateRanges = [0..<model.parameterCount]
         scratchLabels = Buffer(count: perRank)
         scratchTargets = Buffer(count: perRank * max(model.outputSize, 1))
         scratchIndices = Buffer(count: perRank)
-        factorBytes = (size - 1) * off * 4
+        factorBytes = (size - 1) * off * (codec == nil ? 4 : 2)
         gradientBytes = 2 * (size - 1) * (pack + Tail.size) * 4 / size
         if rank == 0 {
             let f = layers.filter(\.factors).map { String($0.index) }.joined(separator: ",")
@@ -197,7 +205,9 @@ final class AllgatherFactorExchange: ExchangeStrategy {
     }
 
     func reduce(_ local: LocalTail, l2: Double, clock: inout StepClock) throws -> Reduced {
-        if block > 0 {
+        if block > 0, let codec {
+            try codec.allGather(comm, sent: send.pointer, received: received.pointer, count: block, words: words.pointer)
+        } else if block > 0 {
             try comm.allGather(UnsafeRawBufferPointer(start: send.pointer, count: block * 4),
                                UnsafeMutableRawBufferPointer(start: received.pointer, count: block * 4 * size))
         }

@@ -17,7 +17,7 @@ final class AllreduceExchange<S: Summand>: ExchangeStrategy {
     /// apart from the allreduce (comm_wait_seconds); costs one barrier per step.
     let syncBeforeAllreduce: Bool
     let updateRanges: [Range<Int>]
-    var label: String { "allreduce" }
+    var label: String { S.self == CompressedSum.self ? "allreduce (\(summand.name))" : "allreduce" }
 
     /// - Parameter words: P + Tail.size words; for FastSum, the model's gradient buffer.
     init(summand: S, comm: Communicator, model: Sequential<Float>, words: @escaping () -> UnsafeMutableBufferPointer<S.Word>,
@@ -55,6 +55,14 @@ extension AllreduceExchange where S == FastSum {
     convenience init(comm: Communicator, model: Sequential<Float>, syncBeforeAllreduce: Bool) {
         self.init(summand: FastSum(), comm: comm, model: model, words: { [unowned model] in model.gradients.buffer },
                   syncBeforeAllreduce: syncBeforeAllreduce)
+    }
+}
+
+extension AllreduceExchange where S == CompressedSum {
+    /// Fast mode with 16-bit words on the wire, summing the model's own gradient buffer.
+    convenience init(codec: WireCodec, comm: Communicator, model: Sequential<Float>) {
+        self.init(summand: CompressedSum(codec: codec), comm: comm, model: model, words: { [unowned model] in model.gradients.buffer },
+                  syncBeforeAllreduce: false)
     }
 }
 

@@ -23,21 +23,26 @@ enum ExchangeStrategies {
     /// outside `Trainer.run` (no collective set-up).
     static func allreduce(_ c: ExchangeContext) -> ExchangeStrategy {
         switch c.config.reduction {
-        case .fast: AllreduceExchange<FastSum>(comm: c.comm, model: c.model, syncBeforeAllreduce: c.syncBeforeAllreduce)
+        case .fast:
+            if let codec = WireCodec(c.config.compress), c.comm.size > 1 { AllreduceExchange<CompressedSum>(codec: codec, comm: c.comm, model: c.model) }
+            else { AllreduceExchange<FastSum>(comm: c.comm, model: c.model, syncBeforeAllreduce: c.syncBeforeAllreduce) }
         case .exact: AllreduceExchange<ExactSum>(shards: c.config.shards, comm: c.comm, model: c.model, syncBeforeAllreduce: c.syncBeforeAllreduce)
         }
     }
 
     /// The strategy for a run (collective: every rank calls it).
     ///
+    /// 0. `--compress powersgd:R`: PowerSGDExchange, whatever `--exchange` says (it is an allreduce).
     /// 1. `shared` with a network of Linear layers whose batch factors are fewer than its
     ///    weights (fast mode): SharedFactorExchange.
     /// 2. `shared`/`shared-gradients`: SharedGradientsExchange (fast or exact sums).
     /// 3. `factors`, or `shared` where ranks share no memory: AllgatherFactorExchange where
     ///    its cost model finds factors cheaper for some layer (`factors`: for every layer).
     /// 4. Otherwise: AllreduceExchange.
+    /// `--compress` acts where bytes cross a network: in 3 and 4; the node-shared exchanges sum in memory.
     static func make(_ c: ExchangeContext) throws -> ExchangeStrategy {
         let config = c.config
+        if case .powerSGD(let rank) = config.compress, c.comm.size > 1 { return PowerSGDExchange(c, rank: rank) }
         guard config.exchange != .allreduce, c.comm.size > 1 else { return allreduce(c) }
         if config.exchange == .factors { return try AllgatherFactorExchange.make(c, force: true) ?? allreduce(c) }
         let exact = config.reduction == .exact
