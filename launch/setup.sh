@@ -55,7 +55,7 @@ build="${NNTRAIN_BUILD:-release}"
 case "$build" in
     release) swift build -c release 2>&1 | grep -E "error|warning: |Compiling nntrain|Build complete" || true
              test -x .build/release/nntrain ;;
-    debug)   swift build --build-tests 2>&1 | grep -E "error|Build complete" || true
+    debug)   swift build --build-tests 2>&1 | grep -E "error:|Build complete" || true
              test -x .build/debug/nntrain ;;
     *) echo "setup: NNTRAIN_BUILD must be release or debug, got '$build'" >&2; exit 2 ;;
 esac
