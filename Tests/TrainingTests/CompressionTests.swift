@@ -76,7 +76,7 @@ import NNData
             c.compress = .powerSGD(rank: 4)
             let r = try run(c, workers: n, data: data)
             #expect(Set(r.hashes).count == 1, "powersgd on \(n) ranks: ranks' parameters differ")
-            #expect(r.done.exchange == "allreduce (powersgd:4, 3 matrices)")
+            #expect(r.done.exchange == "allreduce (powersgd:4 on 3 matrices)")
             #expect(abs(r.done.train_loss! - refDone.train_loss!) <= 0.05 * refDone.train_loss!,
                     "powersgd \(n) ranks: loss \(r.done.train_loss!) against \(refDone.train_loss!)")
         }

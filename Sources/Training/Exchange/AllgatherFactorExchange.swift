@@ -61,7 +61,7 @@ final class AllgatherFactorExchange: ExchangeStrategy {
     private let scratchTargets: Buffer<Float>
     private let scratchIndices: Buffer<Int32>
     var label: String {
-        "factors \(size)x1 (allgather \(layers.filter(\.factors).count)/\(layers.count) layers\(codec.map { ", " + "\($0.kind)" } ?? ""))"
+        "factors \(size)x1\(codec.map { " \($0.kind)" } ?? "") (allgather \(layers.filter(\.factors).count)/\(layers.count) layers)"
     }
 
     /// Bytes one step moves per rank, by strategy, for `report`.

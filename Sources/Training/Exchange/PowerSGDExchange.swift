@@ -40,7 +40,7 @@ final class PowerSGDExchange: ExchangeStrategy {
     /// Every Q, reduced in the second allreduce.
     let q: Buffer<Float>
     let updateRanges: [Range<Int>]
-    var label: String { "allreduce (powersgd:\(rank), \(matrices.count) matrices)" }
+    var label: String { "allreduce (powersgd:\(rank) on \(matrices.count) matrices)" }
 
     /// Whether a Linear layer's weight is worth compressing at rank R: R·(out + in) < out·in ÷ 2.
     static func compresses(rows: Int, cols: Int, rank R: Int) -> Bool { 2 * R * (rows + cols) < rows * cols }

@@ -66,7 +66,7 @@ struct CompressedSum: Summand {
     let codec: WireCodec
     private let fast = FastSum()
     private let scratch = Scratch()
-    var name: String { "fast, \(codec.kind) on the wire" }
+    var name: String { "\(codec.kind) on the wire" }
     var worldSizeInvariant: Bool { false }
 
     /// Buffers sized on first use.
