@@ -1,5 +1,6 @@
 // The nntrain command line: a root command with subcommands (swift-argument-parser).
 import ArgumentParser
+import Experiments
 import Foundation
 import NNCore
 import NNData

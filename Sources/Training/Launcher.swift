@@ -35,6 +35,14 @@ public enum World {
     /// Held for the whole of a `runOnRanks`.
     static let runLock = NSLock()
 
+    /// The number of ranks mpirun started (read from its environment, without initializing
+    /// MPI), or nil when this process was not started by mpirun. For clients that plan their
+    /// work by the job's size (the scaling experiment) without importing MPICollectives.
+    public static var launchedSize: Int? {
+        guard MPICommunicator.launchedByMPI else { return nil }
+        return Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] ?? "1") ?? 1
+    }
+
     /// Initializes MPI once if this process runs under mpirun.
     public static func mpiIfLaunched() throws -> MPICommunicator? {
         if let m = mpi { return m }

@@ -1,10 +1,11 @@
 // End-to-end checks of `nntrain experiment`: a tiny version of each experiment runs through
 // the library, and its tidy CSV must have the documented columns, a non-decreasing
 // examples_processed per arm, and no NaN or infinity outside arms marked diverged.
+@testable import Experiments
 import Foundation
+import NNData
 import Testing
-@testable import NNData
-@testable import Training
+import Training
 
 /// The parsed results.csv of an experiment directory.
 struct ResultsCSV {
