@@ -187,6 +187,8 @@ func runArm(_ arm: ExperimentArm, data: DataSplit, comm: Communicator, out: Stri
     }
     var config = arm.config
     config.metrics = comm.rank == 0 ? metricsPath : nil
+    // --tensorboard DIR: one run per arm, DIR/ARM, side by side in TensorBoard.
+    if let dir = config.tensorboard { config.tensorboard = (dir as NSString).appendingPathComponent(arm.name) }
     var rows: [StepMetrics] = []
     var logger: StepLogger?
     var trained: Trainer?
