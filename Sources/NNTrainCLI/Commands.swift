@@ -13,7 +13,7 @@ public struct NNTrain: ParsableCommand {
         commandName: "nntrain",
         abstract: "A data-parallel neural-network trainer: linear classifiers, MLPs, LeNet-5; one process, in-process workers, or mpirun.",
         version: nntrainVersion,
-        subcommands: [Train.self, Evaluate.self, Inspect.self, GradCheck.self, PerceptronCommand.self, ExperimentCommand.self],
+        subcommands: [Train.self, Evaluate.self, Inspect.self, GradCheck.self, PerceptronCommand.self, ExperimentCommand.self, PlotCommand.self],
         defaultSubcommand: Train.self)
     public init() {}
 
