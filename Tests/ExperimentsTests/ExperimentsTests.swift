@@ -109,6 +109,19 @@ let tinyMLP: [(String, String)] = [("train-subset", "300"), ("test-subset", "200
         #expect(results.allSatisfy { $0.grid.count == 61 * 61 })
     }
 
+    @Test func tensorboardGivesEachTrainedArmItsOwnRun() throws {
+        let tb = NSTemporaryDirectory() + "nntrain-exp-tb-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: tb) }
+        try runTiny("linear-limits", [("tensorboard", tb)], arms: ["xor-"])
+        let runs = try FileManager.default.contentsOfDirectory(atPath: tb).sorted()
+        // The perceptron arm does not go through the trainer, so it has no event file.
+        #expect(runs == ["xor-linear", "xor-mlp4"])
+        for r in runs {
+            let files = try FileManager.default.contentsOfDirectory(atPath: tb + "/" + r)
+            #expect(files.count == 1 && files[0].hasPrefix("events.out.tfevents."), "\(r): \(files)")
+        }
+    }
+
     @Test func nonlinearities() throws {
         let (_, results, _) = try runTiny("nonlinearities", tinyMLP)
         #expect(results.map(\.arm) == ["step", "sigmoid", "tanh", "relu", "leaky-relu"])
