@@ -110,7 +110,7 @@ extension ExperimentSpec {
 
 /// Whether an error is the trainer's "non-finite loss" (a diverged run, not a failure).
 func isDivergence(_ error: Error) -> Bool {
-    (error as? UserError)?.message.hasPrefix("non-finite loss") ?? false
+    (error as? UserError)?.kind == .diverged
 }
 
 /// Runs every arm of `spec` and writes the results to `out` (rank 0).

@@ -57,8 +57,10 @@ struct TrainOptions: ParsableArguments {
     var shuffle: String?
     @Option(help: ArgumentHelp("Gradient combination across ranks: fast (one float allreduce) or exact (bit-identical for any number of ranks) (default: \(d.reduction.rawValue))", valueName: "mode"))
     var reduction: String?
-    @Option(help: ArgumentHelp("How gradients move between ranks: shared (ranks of one node share memory: an MLP exchanges batch factors, else gradients are summed there; nodes allreduce), shared-gradients (always sum gradients there) or allreduce (one allreduce of the whole buffer) (default: \(d.exchange.rawValue))", valueName: "mode"))
+    @Option(help: ArgumentHelp("How gradients move between ranks: shared (ranks of one node share memory: an MLP exchanges batch factors, else gradients are summed there; nodes allreduce), shared-gradients (always sum gradients there), factors (allgather every Linear layer's batch factors, no shared memory: what shared does across nodes of one rank each, layer by layer where a measured cost model finds it cheaper) or allreduce (one allreduce of the whole buffer) (default: \(d.exchange.rawValue))", valueName: "mode"))
     var exchange: String?
+    @Option(help: ArgumentHelp("Lossy compression on the wire, sums in float32: none, bf16 or fp16 (allreduce and factor exchanges; not with --reduction exact) (default: \(d.compress.rawValue))", valueName: "codec"))
+    var compress: String?
     @Option(help: ArgumentHelp("Logical shards per global batch in exact mode (default: \(d.shards))", valueName: "n"))
     var shards: String?
     @Option(help: ArgumentHelp("Learning-rate schedule: constant, step, exponential, plateau, cosine (default: \(d.schedule.rawValue))", valueName: "name"))
@@ -113,7 +115,7 @@ struct TrainOptions: ParsableArguments {
             ("init", initScheme), ("optimizer", optimizer), ("lr", lr), ("momentum", momentum), ("nesterov", nesterov),
             ("weight-decay", weightDecay), ("l2", l2), ("batch-size", batchSize), ("micro-batch", microBatch),
             ("epochs", epochs), ("steps", steps), ("seed", seed), ("metrics", metrics), ("train-subset", trainSubset),
-            ("test-subset", testSubset), ("shuffle", shuffle), ("reduction", reduction), ("exchange", exchange), ("shards", shards),
+            ("test-subset", testSubset), ("shuffle", shuffle), ("reduction", reduction), ("exchange", exchange), ("compress", compress), ("shards", shards),
             ("schedule", schedule), ("milestones", milestones), ("gamma", gamma), ("plateau-patience", plateauPatience),
             ("plateau-factor", plateauFactor), ("plateau-threshold", plateauThreshold), ("plateau-cooldown", plateauCooldown),
             ("plateau-monitor", plateauMonitor), ("min-lr", minLR), ("warmup-steps", warmupSteps), ("scale-lr", scaleLR),
@@ -173,7 +175,11 @@ struct DistributionOptions: ParsableArguments {
     @Flag(help: "Print nothing but errors.")
     var quiet = false
 
-    var plan: RunPlan { RunPlan(workers: workers, blasThreads: blasThreads, quiet: quiet) }
+    var plan: RunPlan {
+        var p = RunPlan(workers: workers, blasThreads: blasThreads, quiet: quiet)
+        p.syncBeforeAllreduce = ProcessInfo.processInfo.environment["NNTRAIN_SYNC_BEFORE_ALLREDUCE"] == "1"
+        return p
+    }
 
     func validate() throws {
         if let w = workers, w < 1 { throw ValidationError("--workers must be ≥ 1, got \(w)") }

@@ -10,7 +10,7 @@ extension TrainConfig {
     public static let keys: [String] = [
         "dataset", "data", "model", "activation", "loss", "init", "optimizer", "lr", "momentum", "nesterov",
         "weight-decay", "l2", "batch-size", "micro-batch", "epochs", "steps", "seed", "metrics",
-        "train-subset", "test-subset", "shuffle", "reduction", "exchange", "shards", "schedule", "milestones", "gamma",
+        "train-subset", "test-subset", "shuffle", "reduction", "exchange", "compress", "shards", "schedule", "milestones", "gamma",
         "plateau-patience", "plateau-factor", "plateau-threshold", "plateau-cooldown", "plateau-monitor",
         "min-lr", "warmup-steps", "scale-lr", "scale-base-batch", "eval-every", "log-every-steps", "csv-label-column", "csv-regression",
         "checkpoint-dir", "checkpoint-every", "keep", "resume", "stall-timeout", "tensorboard",
@@ -70,8 +70,11 @@ extension TrainConfig {
             guard let v = Reduction(rawValue: value.lowercased()) else { throw bad("fast or exact") }
             reduction = v
         case "exchange":
-            guard let v = GradientExchange(rawValue: value.lowercased()) else { throw bad("shared, shared-gradients or allreduce") }
+            guard let v = GradientExchange(rawValue: value.lowercased()) else { throw bad("shared, shared-gradients, factors or allreduce") }
             exchange = v
+        case "compress":
+            guard let v = Compression(rawValue: value.lowercased()) else { throw bad("none, bf16 or fp16") }
+            compress = v
         case "shards": shards = try int()
         case "schedule":
             guard let v = ScheduleKind(rawValue: value.lowercased()) else {

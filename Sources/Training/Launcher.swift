@@ -17,6 +17,10 @@ public struct RunPlan: Sendable {
     /// Pin OpenBLAS to one thread per rank: its multi-threaded products partition the work by
     /// thread count, which changes rounding; exact reduction needs the same bits everywhere.
     public var singleThreadedBLAS = false
+    /// A barrier before each gradient allreduce, so that comm_wait_seconds separates waiting
+    /// for the slowest rank from the allreduce (bench/bench.py; the CLI sets it from
+    /// NNTRAIN_SYNC_BEFORE_ALLREDUCE=1; rank 0's value holds for all ranks).
+    public var syncBeforeAllreduce = false
     public init(workers: Int? = nil, blasThreads: Int? = nil, quiet: Bool = false) {
         self.workers = workers; self.blasThreads = blasThreads; self.quiet = quiet
     }
@@ -128,7 +132,8 @@ public func train(_ config: TrainConfig, plan: RunPlan, configure: ((Trainer) th
     // Data is loaded once per process and shared (read-only) by its worker threads.
     let cache = DataCache()
     return try runOnRanks(plan) { comm in
-        try train(config: config, data: cache.load(config), comm: comm, quiet: plan.quiet, configure: configure)
+        try train(config: config, data: cache.load(config), comm: comm, quiet: plan.quiet,
+                  syncBeforeAllreduce: plan.syncBeforeAllreduce, configure: configure)
     }
 }
 
@@ -139,8 +144,8 @@ public func train(_ config: TrainConfig, plan: RunPlan, configure: ((Trainer) th
 /// - Parameter configure: called on every rank before training (hooks, e.g. a StepLogger).
 /// - Throws: UserError (bad configuration, divergence), CommunicatorError.
 public func train(config: TrainConfig, data: DataSplit, comm: Communicator, quiet: Bool = false,
-                  configure: ((Trainer) throws -> Void)? = nil) throws -> DoneMetrics {
-    let trainer = try Trainer(config: config, data: data, comm: comm)
+                  syncBeforeAllreduce: Bool = false, configure: ((Trainer) throws -> Void)? = nil) throws -> DoneMetrics {
+    let trainer = try Trainer(config: config, data: data, comm: comm, syncBeforeAllreduce: syncBeforeAllreduce)
     try trainer.verifyFingerprints()
     var reporter: ConsoleReporter?
     if comm.rank == 0 {

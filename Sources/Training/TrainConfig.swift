@@ -20,12 +20,27 @@ public enum GradientExchange: String, Sendable, Codable, CaseIterable {
     /// gradients) are fewer than its weights, they exchange those factors and each computes
     /// its rows of the weight gradient over the node's whole batch; otherwise they sum each
     /// other's gradients, each its own share (`shared-gradients`). Nodes meet in an
-    /// MPI_Allreduce of each share. Falls back to `allreduce` where ranks share no memory.
+    /// MPI_Allreduce of each share. Where ranks share no memory (one rank per node), an MLP
+    /// allgathers factors across nodes where that pays (`factors`), else `allreduce`.
     case shared
     /// As `shared`, always summing gradients (never factors).
     case sharedGradients = "shared-gradients"
+    /// Every rank allgathers the batch factors of every Linear layer where that moves fewer
+    /// bytes than allreducing its gradient, and forms the weight gradients of the global batch
+    /// itself; no shared memory. What `shared` does across nodes of one rank each.
+    case factors
     /// One MPI_Allreduce (or the workers' equivalent) of the whole gradient buffer per step.
     case allreduce
+}
+
+/// Lossy compression of what crosses ranks (`--compress`); sums stay in Float.
+public enum Compression: String, Sendable, Codable, CaseIterable {
+    /// Float32 on the wire.
+    case none
+    /// bfloat16: Float32's exponent range, 8 bits of mantissa (round to nearest even).
+    case bf16
+    /// IEEE half precision: 11 bits of mantissa, values up to 65,504.
+    case fp16
 }
 
 /// The configuration of one training run.
@@ -58,6 +73,8 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var shuffle = true
     public var reduction = Reduction.fast
     public var exchange = GradientExchange.shared
+    /// Lossy compression of gradients and factors on the wire (fast mode only).
+    public var compress = Compression.none
     /// Logical shards per global batch in exact mode (independent of the number of ranks).
     public var shards = 4
     public var schedule = ScheduleKind.cosine
@@ -114,6 +131,9 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         }
         if resume != nil && initFrom != nil {
             throw UserError("--resume and --init FILE exclude each other: --resume continues a run, --init starts a new one from given weights")
+        }
+        if compress != .none && reduction == .exact {
+            throw UserError("--compress \(compress.rawValue) rounds what the ranks send, and --reduction exact promises the same bits for any number of ranks: use one or the other (--compress none with exact)")
         }
         guard stallTimeout >= 0, stallTimeout.isFinite else { throw UserError("--stall-timeout must be ≥ 0 seconds (0: off), got \(stallTimeout)") }
         guard logEverySteps >= 0 else { throw UserError("--log-every-steps must be ≥ 0, got \(logEverySteps)") }
