@@ -59,7 +59,7 @@ struct TrainOptions: ParsableArguments {
     var reduction: String?
     @Option(help: ArgumentHelp("How gradients move between ranks: shared (ranks of one node share memory: an MLP exchanges batch factors, else gradients are summed there; nodes allreduce), shared-gradients (always sum gradients there), factors (allgather every Linear layer's batch factors, no shared memory: what shared does across nodes of one rank each, layer by layer where a measured cost model finds it cheaper) or allreduce (one allreduce of the whole buffer) (default: \(d.exchange.rawValue))", valueName: "mode"))
     var exchange: String?
-    @Option(help: ArgumentHelp("Lossy compression on the wire, sums in float32: none, bf16 or fp16 (allreduce and factor exchanges; not with --reduction exact) (default: \(d.compress.rawValue))", valueName: "codec"))
+    @Option(help: ArgumentHelp("Lossy compression on the wire, sums in float32: none, bf16 or fp16 (allreduce and factor exchanges), powersgd:R (rank-R PowerSGD with error feedback, allreduce exchange); not with --reduction exact (default: \(d.compress))", valueName: "codec"))
     var compress: String?
     @Option(help: ArgumentHelp("Logical shards per global batch in exact mode (default: \(d.shards))", valueName: "n"))
     var shards: String?

@@ -73,7 +73,7 @@ extension TrainConfig {
             guard let v = GradientExchange(rawValue: value.lowercased()) else { throw bad("shared, shared-gradients, factors or allreduce") }
             exchange = v
         case "compress":
-            guard let v = Compression(rawValue: value.lowercased()) else { throw bad("none, bf16 or fp16") }
+            guard let v = Compression(parsing: value) else { throw bad(Compression.choices) }
             compress = v
         case "shards": shards = try int()
         case "schedule":

@@ -34,13 +34,55 @@ public enum GradientExchange: String, Sendable, Codable, CaseIterable {
 }
 
 /// Lossy compression of what crosses ranks (`--compress`); sums stay in Float.
-public enum Compression: String, Sendable, Codable, CaseIterable {
+public enum Compression: Sendable, Codable, Equatable, CustomStringConvertible {
     /// Float32 on the wire.
     case none
     /// bfloat16: Float32's exponent range, 8 bits of mantissa (round to nearest even).
     case bf16
     /// IEEE half precision: 11 bits of mantissa, values up to 65,504.
     case fp16
+    /// PowerSGD (Vogels et al. 2019): each large weight gradient as a rank-R product P·Qᵀ,
+    /// one power iteration per step, with error feedback.
+    case powerSGD(rank: Int)
+
+    /// The forms `--compress` takes.
+    public static let choices = "none, bf16, fp16 or powersgd:R (R ≥ 1)"
+
+    /// Parses "none", "bf16", "fp16", "powersgd:4".
+    public init?(parsing text: String) {
+        let t = text.lowercased()
+        switch t {
+        case "none": self = .none
+        case "bf16": self = .bf16
+        case "fp16": self = .fp16
+        default:
+            guard t.hasPrefix("powersgd:"), let r = Int(t.dropFirst("powersgd:".count)), r >= 1, r <= 1024 else { return nil }
+            self = .powerSGD(rank: r)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .none: "none"
+        case .bf16: "bf16"
+        case .fp16: "fp16"
+        case .powerSGD(let r): "powersgd:\(r)"
+        }
+    }
+
+    /// Encoded as its text form, as in a YAML file.
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let v = Compression(parsing: text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad compression '\(text)'"))
+        }
+        self = v
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
 }
 
 /// The configuration of one training run.
@@ -133,7 +175,7 @@ public struct TrainConfig: Sendable, Codable, Equatable {
             throw UserError("--resume and --init FILE exclude each other: --resume continues a run, --init starts a new one from given weights")
         }
         if compress != .none && reduction == .exact {
-            throw UserError("--compress \(compress.rawValue) rounds what the ranks send, and --reduction exact promises the same bits for any number of ranks: use one or the other (--compress none with exact)")
+            throw UserError("--compress \(compress) rounds what the ranks send, and --reduction exact promises the same bits for any number of ranks: use one or the other (--compress none with exact)")
         }
         guard stallTimeout >= 0, stallTimeout.isFinite else { throw UserError("--stall-timeout must be ≥ 0 seconds (0: off), got \(stallTimeout)") }
         guard logEverySteps >= 0 else { throw UserError("--log-every-steps must be ≥ 0, got \(logEverySteps)") }

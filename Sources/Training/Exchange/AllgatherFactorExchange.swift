@@ -61,7 +61,7 @@ final class AllgatherFactorExchange: ExchangeStrategy {
     private let scratchTargets: Buffer<Float>
     private let scratchIndices: Buffer<Int32>
     var label: String {
-        "factors \(size)x1 (allgather \(layers.filter(\.factors).count)/\(layers.count) layers\(codec.map { ", " + $0.kind.rawValue } ?? ""))"
+        "factors \(size)x1\(codec.map { " \($0.kind)" } ?? "") (allgather \(layers.filter(\.factors).count)/\(layers.count) layers)"
     }
 
     /// Bytes one step moves per rank, by strategy, for `report`.
@@ -88,7 +88,7 @@ final class AllgatherFactorExchange: ExchangeStrategy {
         // Rank 0 decides, so that every rank builds the same layout.
         var choice = choose(layers: linears.map { (input: $0.0 == 0, inFeatures: $0.1.inFeatures, outFeatures: $0.1.outFeatures) },
                             ranks: N, perRank: perRank, bytesPerSecond: link.bytesPerSecond, flopsPerSecond: flops,
-                            factorWordBytes: c.config.compress == .none ? 4 : 2)
+                            factorWordBytes: WireCodec(c.config.compress) == nil ? 4 : 2)
             .map { force || $0 ? 1.0 : 0.0 }
         try choice.withUnsafeMutableBytes { try c.comm.broadcast($0, root: 0) }
         guard choice.contains(1) else { return nil }

@@ -32,6 +32,7 @@ enum ExchangeStrategies {
 
     /// The strategy for a run (collective: every rank calls it).
     ///
+    /// 0. `--compress powersgd:R`: PowerSGDExchange, whatever `--exchange` says (it is an allreduce).
     /// 1. `shared` with a network of Linear layers whose batch factors are fewer than its
     ///    weights (fast mode): SharedFactorExchange.
     /// 2. `shared`/`shared-gradients`: SharedGradientsExchange (fast or exact sums).
@@ -41,6 +42,7 @@ enum ExchangeStrategies {
     /// `--compress` acts where bytes cross a network: in 3 and 4; the node-shared exchanges sum in memory.
     static func make(_ c: ExchangeContext) throws -> ExchangeStrategy {
         let config = c.config
+        if case .powerSGD(let rank) = config.compress, c.comm.size > 1 { return PowerSGDExchange(c, rank: rank) }
         guard config.exchange != .allreduce, c.comm.size > 1 else { return allreduce(c) }
         if config.exchange == .factors { return try AllgatherFactorExchange.make(c, force: true) ?? allreduce(c) }
         let exact = config.reduction == .exact

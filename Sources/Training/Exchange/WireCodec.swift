@@ -8,9 +8,9 @@ import NNCore
 struct WireCodec {
     let kind: Compression
 
-    /// nil for `.none`.
+    /// nil unless `kind` is bf16 or fp16.
     init?(_ kind: Compression) {
-        guard kind != .none else { return nil }
+        guard kind == .bf16 || kind == .fp16 else { return nil }
         self.kind = kind
     }
 
@@ -25,8 +25,8 @@ struct WireCodec {
             }
         case .fp16:
             for i in 0..<count { dst[i] = Float16(src[i]).bitPattern }
-        case .none:
-            preconditionFailure("WireCodec(.none) is nil")
+        case .none, .powerSGD:
+            preconditionFailure("WireCodec is bf16 or fp16")
         }
     }
 
@@ -39,8 +39,8 @@ struct WireCodec {
         case .fp16:
             if add { for i in 0..<count { dst[i] += Float(Float16(bitPattern: src[i])) } }
             else { for i in 0..<count { dst[i] = Float(Float16(bitPattern: src[i])) } }
-        case .none:
-            preconditionFailure("WireCodec(.none) is nil")
+        case .none, .powerSGD:
+            preconditionFailure("WireCodec is bf16 or fp16")
         }
     }
 
@@ -66,7 +66,7 @@ struct CompressedSum: Summand {
     let codec: WireCodec
     private let fast = FastSum()
     private let scratch = Scratch()
-    var name: String { "fast, \(codec.kind.rawValue) on the wire" }
+    var name: String { "\(codec.kind) on the wire" }
     var worldSizeInvariant: Bool { false }
 
     /// Buffers sized on first use.
