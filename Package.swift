@@ -55,6 +55,16 @@ let package = Package(
         ]),
         .executableTarget(name: "nntrain", dependencies: ["NNTrainCLI"]),
 
+        // libFuzzer harnesses (launch/fuzz.sh builds them with -sanitize=fuzzer,address -DFUZZING;
+        // a plain build makes replay tools that run each over the files named).
+        .target(name: "FuzzSupport"),
+        .executableTarget(name: "FuzzIDX", dependencies: ["FuzzSupport", "NNData"]),
+        .executableTarget(name: "FuzzCSV", dependencies: ["FuzzSupport", "NNData"]),
+        .executableTarget(name: "FuzzSafetensors", dependencies: ["FuzzSupport", "NeuralNet"]),
+        .executableTarget(name: "FuzzConfig", dependencies: [
+            "FuzzSupport", "Training", .product(name: "Yams", package: "Yams"),
+        ]),
+
         .testTarget(name: "NNCoreTests", dependencies: ["NNCore"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
         .testTarget(name: "NNDataTests", dependencies: ["NNData"]),

@@ -144,7 +144,7 @@ public func runExperiment(_ spec: ExperimentSpec, out: String, plan: RunPlan) th
     for (p, arms) in batches {
         let (rank, got) = try runOnRanks(p) { comm -> (Int, [ArmResult]) in
             if comm.rank == 0 {
-                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+                try prepareWritableDirectory(out, what: "experiment output directory \(out)")
             }
             var mine: [ArmResult] = []
             for arm in arms {

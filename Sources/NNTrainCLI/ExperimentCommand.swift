@@ -36,7 +36,6 @@ struct ExperimentCommand: ParsableCommand {
     @Flag(name: .customLong("no-plot"), help: "Do not run launch/plot_experiment.py.")
     var noPlot = false
     @OptionGroup var options: TrainOptions
-    @OptionGroup var distribution: DistributionOptions
 
     func validate() throws {
         guard trainEvalSubset >= 0 else { throw ValidationError("--train-eval-subset must be ≥ 0, got \(trainEvalSubset)") }
@@ -49,8 +48,11 @@ struct ExperimentCommand: ParsableCommand {
 
     func run() throws {
         var settings = ExperimentSettings()
-        if let path = options.config { settings.overrides = try loadYAMLSettings(path) }
-        settings.overrides += options.overrides
+        // Each setting is checked here, where its source is known; the arms apply them again.
+        var given = TrainConfig()
+        for s in try options.settings() { try given.set(s.key, s.value, source: s.source) }
+        settings.overrides = try options.settings().map { ($0.key, $0.value) }
+        let plan = given.commandLinePlan
         settings.armFilter = arms.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
         settings.targetLoss = targetLoss
         settings.targetAccuracy = targetAccuracy
@@ -59,9 +61,9 @@ struct ExperimentCommand: ParsableCommand {
         settings.trainEvalSubset = trainEvalSubset > 0 ? trainEvalSubset : nil
         let spec = try ExperimentSpec.make(name, settings: settings)
         let dir = out ?? "experiments/\(name)"
-        let (_, isRoot) = try runExperiment(spec, out: dir, plan: distribution.plan)
+        let (_, isRoot) = try runExperiment(spec, out: dir, plan: plan)
         guard isRoot else { return }
-        if !distribution.quiet { print("wrote \(dir)/results.csv, \(dir)/summary.md"); fflush(stdout) }
+        if !plan.quiet { print("wrote \(dir)/results.csv, \(dir)/summary.md"); fflush(stdout) }
         if !noPlot { plot(dir) }
     }
 

@@ -145,8 +145,9 @@ public func train(_ config: TrainConfig, plan: RunPlan, configure: ((Trainer) th
 /// - Throws: UserError (bad configuration, divergence), CommunicatorError.
 public func train(config: TrainConfig, data: DataSplit, comm: Communicator, quiet: Bool = false,
                   syncBeforeAllreduce: Bool = false, configure: ((Trainer) throws -> Void)? = nil) throws -> DoneMetrics {
+    try verifyRanksAgree(config: config, data: data, comm: comm)
+    try checkModelMemory(config: config, data: data)
     let trainer = try Trainer(config: config, data: data, comm: comm, syncBeforeAllreduce: syncBeforeAllreduce)
-    try trainer.verifyFingerprints()
     var reporter: ConsoleReporter?
     if comm.rank == 0 {
         reporter = try ConsoleReporter(metricsPath: config.metrics, epochs: config.epochs, quiet: quiet,

@@ -113,22 +113,6 @@ public final class Trainer {
         exchange = ExchangeStrategies.allreduce(exchangeContext)
     }
 
-    /// Checks that every rank has the same configuration, model shape and data; throws
-    /// a UserError naming the ranks that differ.
-    public func verifyFingerprints() throws {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ s: String) { for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 } }
-        mix(config.fingerprintText)
-        mix(model.namedTensors.map { "\($0.name)\($0.shape)" }.joined())
-        h ^= data.train.checksum &* 31
-        h ^= data.test.checksum &* 17
-        let all = try comm.allGather(h)
-        let differing = all.indices.filter { all[$0] != all[0] }
-        if !differing.isEmpty {
-            throw UserError("ranks disagree on configuration, model or data: rank(s) \(differing.map(String.init).joined(separator: ", ")) differ from rank 0 (check that every host has the same dataset files and nntrain arguments)")
-        }
-    }
-
     @inline(__always) static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 
     /// Runs one optimizer step on global batch `stepInEpoch` of `epoch`.
