@@ -1,6 +1,7 @@
 // `nntrain experiment NAME`: runs one of the lecture's experiments (all its arms inside one
 // job) and writes metrics, a tidy CSV, a Markdown summary and PNG plots to --out.
 import ArgumentParser
+import Experiments
 import Foundation
 import NNCore
 import Training

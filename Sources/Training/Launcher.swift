@@ -39,6 +39,14 @@ public enum World {
     /// Held for the whole of a `runOnRanks`.
     static let runLock = NSLock()
 
+    /// The number of ranks mpirun started (read from its environment, without initializing
+    /// MPI), or nil when this process was not started by mpirun. For clients that plan their
+    /// work by the job's size (the scaling experiment) without importing MPICollectives.
+    public static var launchedSize: Int? {
+        guard MPICommunicator.launchedByMPI else { return nil }
+        return Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] ?? "1") ?? 1
+    }
+
     /// Initializes MPI once if this process runs under mpirun.
     public static func mpiIfLaunched() throws -> MPICommunicator? {
         if let m = mpi { return m }
@@ -154,13 +162,21 @@ public func train(config: TrainConfig, data: DataSplit, comm: Communicator, quie
     checkpointer.reporter = reporter
     try checkpointer.prepare(trainer)
     trainer.afterStep = { try checkpointer.afterStep($0, epochEnded: $1) }
+    // --tensorboard: rank 0's second sink, after prepare so a resumed run knows its step.
+    var tee: ReporterTee?
+    if let console = reporter, let dir = config.tensorboard {
+        let board = try TensorBoardWriter(directory: dir, resumedAt: config.resume != nil ? trainer.globalStep : nil)
+        tee = ReporterTee([console, board])
+        trainer.reporter = tee
+    }
     try configure?(trainer)
     var logger: StepLogger?
     if config.logEverySteps > 0 {
         logger = StepLogger(trainer: trainer, policy: StepLogPolicy(every: config.logEverySteps))
         try logger!.begin()
     }
-    defer { _ = logger }
+    // The trainer holds its reporter weakly; these locals keep them for the whole run.
+    defer { withExtendedLifetime((logger, tee, reporter)) {} }
     return try trainer.run()
 }
 
