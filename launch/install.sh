@@ -12,7 +12,8 @@
 #   PREFIX/nntrain-mpi        mpirun wrapper (launch/nntrain-mpi)
 #   PREFIX/nntrain-run        restart-on-failure launcher (launch/nntrain-run)
 #   PREFIX/nntrain-sweep      grid runner (launch/sweep)
-#   SHARE/plot_experiment.py  the plot script of `nntrain experiment` and the sweep
+#   SHARE/*.py                the plot scripts: plot_experiment.py (`nntrain experiment`, the
+#                             sweep) and plot_metrics.py (`nntrain plot`)
 #   SHARE/examples/*.yaml     the sweep specs of launch/
 # where SHARE = PREFIX/../share/nntrain (override with SHARE=).
 # The launchers look for their siblings (nntrain, nntrain-mpi) in their own directory first and
@@ -36,9 +37,9 @@ install -m 755 "$bin" "$prefix/nntrain"
 install -m 755 launch/nntrain-mpi "$prefix/nntrain-mpi"
 install -m 755 launch/nntrain-run "$prefix/nntrain-run"
 install -m 755 launch/sweep "$prefix/nntrain-sweep"
-install -m 644 launch/plot_experiment.py "$share/plot_experiment.py"
+install -m 644 launch/*.py "$share/"
 install -m 644 launch/*.yaml "$share/examples/"
-echo "install: nntrain ($build), nntrain-mpi, nntrain-run, nntrain-sweep -> $prefix; plot script and examples -> $share"
+echo "install: nntrain ($build), nntrain-mpi, nntrain-run, nntrain-sweep -> $prefix; plot scripts and examples -> $share"
 case ":$PATH:" in
     *":$prefix:"*) ;;
     *) echo "install: note: $prefix is not on PATH; add it: export PATH=\"$prefix:\$PATH\"" ;;

@@ -10,6 +10,7 @@
 #   4. `mpirun -np 2 nntrain train --steps 5` (the README's form) runs 2 ranks;
 #   5. `nntrain experiment batch-vs-stochastic` (tiny) writes its PNGs, with the installed plot
 #      script (when python3 has matplotlib);
+#      and `nntrain plot` draws the metrics of step 4 (its step lines);
 #   6. `nntrain-sweep` runs a two-run spec through the installed nntrain-mpi and plots;
 #   7. the installed files still work after the checkout's build is out of reach (copies).
 # Prints `N passed, M failed` last; exits non-zero if any check failed.
@@ -30,7 +31,7 @@ away="$tmp/elsewhere"; mkdir -p "$away"
 if out="$(PREFIX="$prefix" NNTRAIN_BUILD=debug bash "$root/launch/install.sh" 2>&1)"; then
     echo "  $out" | head -3
     missing=""
-    for f in bin/nntrain bin/nntrain-mpi bin/nntrain-run bin/nntrain-sweep share/nntrain/plot_experiment.py; do
+    for f in bin/nntrain bin/nntrain-mpi bin/nntrain-run bin/nntrain-sweep share/nntrain/plot_experiment.py share/nntrain/plot_metrics.py; do
         [[ -e "$tmp/$f" ]] || missing+=" $f"
     done
     [[ -z "$missing" ]] && ok "installed into $prefix and $tmp/share/nntrain" || bad "not installed:$missing"
@@ -68,7 +69,7 @@ printf '#!/bin/sh\necho "fake $*" > "%s/called"\n' "$alt" > "$alt/nntrain"; chmo
 # --- 4. mpirun -np 2 nntrain train --steps 5 ---------------------------------------------------------
 if command -v mpirun >/dev/null; then
     [[ "$(id -u)" == 0 ]] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-    if out="$(timeout 600 mpirun -np 2 nntrain train --steps 5 --test-subset 500 --metrics "$away/m.jsonl" 2>&1)" \
+    if out="$(timeout 600 mpirun -np 2 nntrain train --steps 5 --test-subset 500 --log-every-steps 1 --metrics "$away/m.jsonl" 2>&1)" \
         && grep -q '"event":"done".*"world_size":2\|"world_size":2.*"event":"done"' "$away/m.jsonl"; then
         ok "mpirun -np 2 nntrain train --steps 5 (world_size 2)"
     else
@@ -86,6 +87,13 @@ if python3 -c "import matplotlib" 2>/dev/null; then
     else bad "nntrain experiment wrote $n PNGs: $(echo "$out" | tail -3)"; fi
 else
     bad "python3 has no matplotlib (launch/setup.sh installs it)"
+fi
+
+# --- 5b. nntrain plot: the installed plot_metrics.py ---------------------------------------------------
+if python3 -c "import matplotlib" 2>/dev/null; then
+    out="$(nntrain plot "$away/m.jsonl" --out "$away/m.png" 2>&1)"
+    [[ -s "$away/m.png" ]] && ok "nntrain plot wrote $away/m.png with the installed plot_metrics.py" \
+        || bad "nntrain plot: $(echo "$out" | tail -2)"
 fi
 
 # --- 6. nntrain-sweep through the installed nntrain-mpi -----------------------------------------------

@@ -87,33 +87,9 @@ struct ExperimentCommand: ParsableCommand {
         }
     }
 
-    /// NNTRAIN_PLOT_SCRIPT, else the first that exists of: the installed copy, next to the
-    /// executable or in ../share/nntrain beside it (what launch/install.sh writes:
-    /// PREFIX/nntrain and PREFIX/../share/nntrain/plot_experiment.py); launch/ under the working
-    /// directory; launch/ in up to four directories above the executable (a checkout's
-    /// .build/<triple>/release/nntrain → the package root).
+    /// NNTRAIN_PLOT_SCRIPT, else plot_experiment.py where SupportFile finds it: next to the
+    /// executable or in ../share/nntrain beside it (installed), else launch/ of a checkout.
     func plotScript() -> String? {
-        if let e = ProcessInfo.processInfo.environment["NNTRAIN_PLOT_SCRIPT"], FileManager.default.fileExists(atPath: e) { return e }
-        return Self.supportFile("plot_experiment.py")
-    }
-
-    /// Where a file that ships in launch/ (a plot script) is found at run time; see plotScript().
-    static func supportFile(_ name: String) -> String? {
-        let fm = FileManager.default
-        // The executable itself (through /proc/self/exe on Linux), not argv[0]: run from PATH,
-        // argv[0] is the bare name "nntrain".
-        let exe = (Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])).resolvingSymlinksInPath()
-        let dir = exe.deletingLastPathComponent()
-        var candidates = [
-            dir.appendingPathComponent(name).path,
-            dir.deletingLastPathComponent().appendingPathComponent("share/nntrain/\(name)").path,
-            fm.currentDirectoryPath + "/launch/\(name)",
-        ]
-        var url = dir
-        for _ in 0..<4 {
-            candidates.append(url.appendingPathComponent("launch/\(name)").path)
-            url = url.deletingLastPathComponent()
-        }
-        return candidates.first { fm.fileExists(atPath: $0) }
+        SupportFile.locate("plot_experiment.py", environment: "NNTRAIN_PLOT_SCRIPT")
     }
 }
