@@ -1,5 +1,6 @@
 // The nntrain command line: a root command with subcommands (swift-argument-parser).
 import ArgumentParser
+import Experiments
 import Foundation
 import NNCore
 import NNData
@@ -12,7 +13,7 @@ public struct NNTrain: ParsableCommand {
         commandName: "nntrain",
         abstract: "A data-parallel neural-network trainer: linear classifiers, MLPs, LeNet-5; one process, in-process workers, or mpirun.",
         version: nntrainVersion,
-        subcommands: [Train.self, Evaluate.self, Inspect.self, GradCheck.self, PerceptronCommand.self, ExperimentCommand.self],
+        subcommands: [Train.self, Evaluate.self, Inspect.self, GradCheck.self, PerceptronCommand.self, ExperimentCommand.self, PlotCommand.self],
         defaultSubcommand: Train.self)
     public init() {}
 

@@ -42,6 +42,14 @@ public enum World {
     /// Held for the whole of a `runOnRanks`.
     static let runLock = NSLock()
 
+    /// The number of ranks mpirun started (read from its environment, without initializing
+    /// MPI), or nil when this process was not started by mpirun. For clients that plan their
+    /// work by the job's size (the scaling experiment) without importing MPICollectives.
+    public static var launchedSize: Int? {
+        guard MPICommunicator.launchedByMPI else { return nil }
+        return Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] ?? "1") ?? 1
+    }
+
     /// Initializes MPI once if this process runs under mpirun (with MPI_THREAD_MULTIPLE
     /// when a stall watchdog is to run).
     public static func mpiIfLaunched(forStallWatchdog: Bool = false) throws -> MPICommunicator? {
@@ -191,13 +199,21 @@ public func train(config: TrainConfig, data: DataSplit, comm: Communicator, quie
     try checkpointer.prepare(trainer)
     // A checkpoint write is work rank 0 does alone while the others wait: not a stall.
     trainer.afterStep = { t, ended in try comm.stallWatch.alone { try checkpointer.afterStep(t, epochEnded: ended) } }
+    // --tensorboard: rank 0's second sink, after prepare so a resumed run knows its step.
+    var tee: ReporterTee?
+    if let console = reporter, let dir = config.tensorboard {
+        let board = try TensorBoardWriter(directory: dir, resumedAt: config.resume != nil ? trainer.globalStep : nil)
+        tee = ReporterTee([console, board])
+        trainer.reporter = tee
+    }
     try configure?(trainer)
     var logger: StepLogger?
     if config.logEverySteps > 0 {
         logger = StepLogger(trainer: trainer, policy: StepLogPolicy(every: config.logEverySteps))
         try logger!.begin()
     }
-    defer { _ = logger }
+    // The trainer holds its reporter weakly; these locals keep them for the whole run.
+    defer { withExtendedLifetime((logger, tee, reporter)) {} }
     return try trainer.run()
 }
 

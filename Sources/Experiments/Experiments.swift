@@ -8,10 +8,10 @@
 // Experiments+Output.swift.
 import Collectives
 import Foundation
-import MPICollectives
 import NNCore
 import NNData
 import NeuralNet
+import Training
 
 /// One configuration of an experiment.
 public struct ExperimentArm: @unchecked Sendable {
@@ -187,6 +187,8 @@ func runArm(_ arm: ExperimentArm, data: DataSplit, comm: Communicator, out: Stri
     }
     var config = arm.config
     config.metrics = comm.rank == 0 ? metricsPath : nil
+    // --tensorboard DIR: one run per arm, DIR/ARM, side by side in TensorBoard.
+    if let dir = config.tensorboard { config.tensorboard = (dir as NSString).appendingPathComponent(arm.name) }
     var rows: [StepMetrics] = []
     var logger: StepLogger?
     var trained: Trainer?
@@ -294,12 +296,12 @@ func runPerceptronArm(_ arm: ExperimentArm, data: DataSplit, metricsPath: String
     var rng = RNG(seed: arm.config.seed)
     var order = Array(0..<d.count)
     let reporter = try ConsoleReporter(metricsPath: metricsPath, epochs: arm.config.epochs, quiet: true)
-    let start = Trainer.now()
+    let start = monotonicSeconds()
     var updates = 0
     func line(_ epoch: Int, mistakes: Int?) {
         let acc = p.accuracy(features: feats, labels: labels, inputs: inputs)
         let m = StepMetrics(step: epoch * d.count, epoch: Double(epoch), examples_processed: epoch * d.count, updates: updates,
-                            wall_seconds: Trainer.now() - start, train_loss: 1 - acc,
+                            wall_seconds: monotonicSeconds() - start, train_loss: 1 - acc,
                             batch_loss: mistakes.map { Double($0) / Double(d.count) }, test_loss: 1 - acc,
                             test_accuracy: acc, lr: lr, world_size: 1)
         reporter.stepMetrics(m)
@@ -329,3 +331,6 @@ func runPerceptronArm(_ arm: ExperimentArm, data: DataSplit, metricsPath: String
     result.settings = ["model": "perceptron", "lr": String(lr), "epochs": String(arm.config.epochs)]
     return result
 }
+
+/// Seconds on the monotonic clock (the trainer's wall_seconds use the same clock).
+func monotonicSeconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
