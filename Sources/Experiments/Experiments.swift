@@ -137,7 +137,9 @@ public func runExperiment(_ spec: ExperimentSpec, out: String, plan: RunPlan) th
     let shared = spec.arms.filter { $0.workers == nil }
     if !shared.isEmpty { batches.append((quietPlan, shared)) }
     for arm in spec.arms where arm.workers != nil {
-        batches.append((RunPlan(workers: arm.workers, blasThreads: plan.blasThreads, quiet: true), [arm]))
+        var own = RunPlan(workers: arm.workers, blasThreads: plan.blasThreads, quiet: true)
+        own.stallTimeout = plan.stallTimeout
+        batches.append((own, [arm]))
     }
     var results: [String: ArmResult] = [:]
     var isRoot = true
