@@ -92,7 +92,7 @@ public final class Checkpointer {
                         bytes = f.bytes; chosen = c.path
                         break
                     } catch let e as UserError {
-                        if e.message.contains("another model shape") {
+                        if e.kind == .modelMismatch {
                             throw UserError("\(e.message)\n--checkpoint-dir \(dir) holds checkpoints of another model; use a new directory for this model")
                         }
                         warn("warning: skipping checkpoint: \(e.message)")

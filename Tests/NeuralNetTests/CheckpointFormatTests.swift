@@ -94,6 +94,7 @@ import Testing
         let (other, _) = try fixture("mlp:4-16-3")
         let e = #expect(throws: UserError.self) { try Checkpoint.loadModel(file, into: other, source: "ck.safetensors") }
         #expect(e?.message.contains("another model shape") == true)
+        #expect(e?.kind == .modelMismatch)
         #expect(e?.message.contains("'0.weight' is [8, 4] in the file, [16, 4] in the model") == true)
         let (deeper, _) = try fixture("mlp:4-8-8-3")
         let e2 = #expect(throws: UserError.self) { try Checkpoint.loadModel(file, into: deeper, source: "ck.safetensors") }
