@@ -39,22 +39,38 @@ let package = Package(
         .target(name: "Collectives", swiftSettings: optimized),
         // The MPI communicator.
         .target(name: "MPICollectives", dependencies: ["CMPI", "Collectives"], swiftSettings: optimized),
-        // Trainer loop, coordinator, metrics, experiments.
+        // Trainer loop, run layer (launcher, checkpointer, preemption, reporters), metrics.
+        // Its launcher is the only importer of MPICollectives.
         .target(name: "Training", dependencies: [
             "NNCore", "NeuralNet", "NNData", "Collectives", "MPICollectives",
         ], swiftSettings: optimized),
+        // The lecture's experiments and the perceptron run: clients of Training's public API.
+        .target(name: "Experiments", dependencies: [
+            "NNCore", "NeuralNet", "NNData", "Collectives", "Training",
+        ], swiftSettings: optimized),
         // Commands and options.
         .target(name: "NNTrainCLI", dependencies: [
-            "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Training", "Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "nntrain", dependencies: ["NNTrainCLI"]),
+
+        // libFuzzer harnesses (launch/fuzz.sh builds them with -sanitize=fuzzer,address -DFUZZING;
+        // a plain build makes replay tools that run each over the files named).
+        .target(name: "FuzzSupport"),
+        .executableTarget(name: "FuzzIDX", dependencies: ["FuzzSupport", "NNData"]),
+        .executableTarget(name: "FuzzCSV", dependencies: ["FuzzSupport", "NNData"]),
+        .executableTarget(name: "FuzzSafetensors", dependencies: ["FuzzSupport", "NeuralNet"]),
+        .executableTarget(name: "FuzzConfig", dependencies: [
+            "FuzzSupport", "Training", .product(name: "Yams", package: "Yams"),
+        ]),
 
         .testTarget(name: "NNCoreTests", dependencies: ["NNCore"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
         .testTarget(name: "NNDataTests", dependencies: ["NNData"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Training", "NNData"]),
         .testTarget(name: "EndToEndTests", dependencies: ["NNTrainCLI"]),
     ],
     // Swift 5 language mode: the trainer's concurrency is explicit threads and MPI ranks,

@@ -25,5 +25,6 @@ for t in tests/*.sh; do
     if NNTRAIN="$PWD/.build/debug/nntrain" NNTRAIN_BIN="$PWD/.build/debug/nntrain" bash "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
 done
 echo "script tests: $passed passed, $failed failed"
+bash launch/sanitize.sh || status=1   # unit + data-parallel suites under TSan and ASan (docs/reliability.md)
 echo "all: $((swift_passed + passed)) passed, $((swift_failed + failed)) failed"
 exit $status

@@ -18,6 +18,9 @@
 #   6. 4 ranks, 2 per host: the default fast exchange works within each host in shared memory
 #      and allreduces between the hosts over TCP, with batch factors ("factors 2x2") and with
 #      gradients ("shared 2x2", --exchange shared-gradients), each matching one process;
+#   6b. 2 ranks, 1 per host (no shared memory): the default exchange allgathers batch factors
+#      across the hosts ("factors 2x1 (allgather …)") and matches one process; so does
+#      --exchange factors with --compress bf16 within bf16's rounding;
 #   7. hosts whose data differ (here: host B given another --train-subset) end the job with
 #      the fingerprint message naming rank 1, a non-zero exit and no hang.
 # Cleans up the namespaces on any exit. Needs root (ip netns) and OpenMPI.
@@ -187,6 +190,22 @@ for variant in "factors 2x2:" "shared 2x2:--exchange shared-gradients"; do
         ok "4 ranks, 2 per host: shared memory within each host + MPI_Allreduce across hosts (exchange '$ex'); test loss $(field "$work/h.jsonl" test_loss) = one process $(field "$work/h1.jsonl" test_loss) within 1e-5"
     else
         bad "hierarchical exchange across hosts ($want expected): exit $rc, exchange '$ex', test loss $(field "$work/h.jsonl" test_loss) vs one process $(field "$work/h1.jsonl" test_loss)"
+    fi
+    rm -f "$work/h.jsonl"
+done
+
+# --- 6b. one rank per host: sufficient factors allgathered across the hosts -----------------
+for variant in "factors 2x1 (allgather:1e-5:" "factors 2x1 bf16 (allgather 3/3 layers):2e-2:--exchange factors --compress bf16"; do
+    want="${variant%%:*}"; rest="${variant#*:}"; tol="${rest%%:*}"; extra="${rest#*:}"
+    out="$(timeout 180 ip netns exec "$nsA" mpirun -np 2 --host "$ipA:1,$ipB:1" "${mca[@]}" "$bin" "${fargs[@]}" $extra --metrics "$work/h.jsonl" 2>&1)"; rc=$?
+    [[ -n "$out" ]] && echo "$out" | grep -v "^\s*$" | sed 's/^/  /'
+    ex="$(field "$work/h.jsonl" exchange)"
+    agree="$(python3 -c "import sys; a, b, t = map(float, sys.argv[1:]); print('yes' if abs(a - b) <= t * abs(b) else 'no')" \
+             "$(field "$work/h.jsonl" test_loss)" "$(field "$work/h1.jsonl" test_loss)" "$tol" 2>/dev/null)"
+    if [[ $rc == 0 && "$ex" == "$want"* && "$agree" == yes ]]; then
+        ok "2 ranks, 1 per host: exchange '$ex' across the hosts; test loss $(field "$work/h.jsonl" test_loss) = one process $(field "$work/h1.jsonl" test_loss) within $tol"
+    else
+        bad "factor allgather across hosts ('$want…' expected): exit $rc, exchange '$ex', test loss $(field "$work/h.jsonl" test_loss) vs one process $(field "$work/h1.jsonl" test_loss)"
     fi
     rm -f "$work/h.jsonl"
 done

@@ -35,9 +35,21 @@ public protocol Communicator: AnyObject {
     func nodeSharedMemory(sharedCount: Int, slotCount: Int) throws -> NodeSharedMemory?
     /// Ends the whole job with `message` (MPI_Abort under MPI). Never returns.
     func abort(_ message: String, code: Int32) -> Never
+    /// This rank's progress counters, which every collective above advances; the stall
+    /// watchdog reads them (see StallWatch).
+    var stallWatch: StallWatch { get }
 }
 
 extension Communicator {
+    /// The default for communicators that keep no counters: one shared watch nobody reads.
+    /// A communicator that wraps another should return the inner one's.
+    public var stallWatch: StallWatch { StallWatch.unwatched }
+
+    /// Tells the stall watchdog which step this rank is working on (1-based): one relaxed
+    /// atomic store, so the trainer can call it every step.
+    @inline(__always)
+    public func note(step: Int) { stallWatch.note(step: step) }
+
     public func nodeSharedMemory(sharedCount: Int, slotCount: Int) throws -> NodeSharedMemory? { nil }
 
     /// Broadcasts a string from root (length first, then bytes).

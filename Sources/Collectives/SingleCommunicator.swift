@@ -9,6 +9,7 @@ public final class SingleCommunicator: Communicator {
     public var rank: Int { 0 }
     public var size: Int { 1 }
     public var kind: String { "single" }
+    public let stallWatch = StallWatch()
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {}
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {}
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {}

@@ -10,15 +10,22 @@ public final class MPICommunicator: Communicator {
     public let rank: Int
     public let size: Int
     public var kind: String { "mpi" }
+    public let stallWatch = StallWatch()
     private let comm = cmpi_comm_world()
+    /// The thread level MPI_Init_thread provided.
+    public let threadLevel: Int32
+    private var watchdog: MPIStallWatchdog?
 
     /// Whether this process was started by OpenMPI's mpirun (OMPI_COMM_WORLD_SIZE is set).
     public static var launchedByMPI: Bool { ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] != nil }
 
-    /// Initializes MPI (MPI_Init_thread with MPI_THREAD_FUNNELED) and reads rank and size.
-    public init() throws {
+    /// Initializes MPI and reads rank and size. The thread level is MPI_THREAD_FUNNELED, or
+    /// MPI_THREAD_MULTIPLE when a stall watchdog is to run (`startStallWatchdog`).
+    public init(forStallWatchdog: Bool = false) throws {
         var provided: Int32 = 0
-        try MPICommunicator.check(MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided), "MPI_Init_thread")
+        let level = Int32(forStallWatchdog ? MPI_THREAD_MULTIPLE : MPI_THREAD_FUNNELED)
+        try MPICommunicator.check(MPI_Init_thread(nil, nil, level, &provided), "MPI_Init_thread")
+        threadLevel = provided
         try MPICommunicator.check(MPI_Comm_set_errhandler(cmpi_comm_world(), cmpi_errors_return()), "MPI_Comm_set_errhandler")
         var r: Int32 = 0, s: Int32 = 0
         try MPICommunicator.check(MPI_Comm_rank(cmpi_comm_world(), &r), "MPI_Comm_rank")
@@ -26,8 +33,31 @@ public final class MPICommunicator: Communicator {
         rank = Int(r); size = Int(s)
     }
 
-    /// Finalizes MPI (call once, at the end of a successful run).
-    public func finalize() { _ = MPI_Finalize() }
+    /// Finalizes MPI (call once, at the end of a successful run), stopping the watchdog first.
+    public func finalize() {
+        if let w = watchdog, let e = w.stop() {
+            FileHandle.standardError.write(Data("nntrain: warning (rank \(rank)): stopping the stall watchdog: \(e)\n".utf8))
+        }
+        watchdog = nil
+        _ = MPI_Finalize()
+    }
+
+    /// Starts the stall watchdog (collective; idempotent): when this rank's main thread has
+    /// been inside one collective for `timeout` seconds without progress, the job ends through
+    /// MPI_Abort (exit status `StallError.exitCode`) naming the ranks that never arrived.
+    /// Returns a note instead when MPI cannot run it (thread level below MPI_THREAD_MULTIPLE).
+    public func startStallWatchdog(timeout: Double) throws -> String? {
+        guard size > 1, timeout > 0, watchdog == nil else { return nil }
+        guard threadLevel >= Int32(MPI_THREAD_MULTIPLE) else {
+            return "this MPI provides thread level \(threadLevel), below MPI_THREAD_MULTIPLE: no stall watchdog (--stall-timeout is ignored)"
+        }
+        let w = try MPIStallWatchdog(world: comm, rank: rank, size: size, watch: stallWatch, timeout: timeout) { [self] message in
+            abort(message, code: StallError.exitCode)
+        }
+        watchdog = w
+        w.start()
+        return nil
+    }
 
     /// Throws a CommunicatorError with MPI_Error_string when `code` is not MPI_SUCCESS.
     static func check(_ code: Int32, _ what: String) throws {
@@ -41,7 +71,9 @@ public final class MPICommunicator: Communicator {
 
     private func allReduce(_ p: UnsafeMutableRawPointer?, _ count: Int, _ type: MPI_Datatype?, _ op: MPI_Op?, _ what: String) throws {
         guard size > 1, count > 0 else { return }
-        try MPICommunicator.check(MPI_Allreduce(cmpi_in_place(), p, Int32(count), type, op, comm), what)
+        try stallWatch.collective {
+            try MPICommunicator.check(MPI_Allreduce(cmpi_in_place(), p, Int32(count), type, op, comm), what)
+        }
     }
 
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
@@ -59,17 +91,21 @@ public final class MPICommunicator: Communicator {
 
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
         guard size > 1, buffer.count > 0 else { return }
-        try MPICommunicator.check(MPI_Bcast(buffer.baseAddress, Int32(buffer.count), cmpi_byte(), Int32(root), comm), "MPI_Bcast")
+        try stallWatch.collective {
+            try MPICommunicator.check(MPI_Bcast(buffer.baseAddress, Int32(buffer.count), cmpi_byte(), Int32(root), comm), "MPI_Bcast")
+        }
     }
 
     public func allGather(_ sent: UnsafeRawBufferPointer, _ received: UnsafeMutableRawBufferPointer) throws {
         precondition(received.count == sent.count * size, "allGather: received must hold size × sent bytes")
         if size == 1 { received.copyMemory(from: sent); return }
-        try MPICommunicator.check(MPI_Allgather(sent.baseAddress, Int32(sent.count), cmpi_byte(),
-                                                received.baseAddress, Int32(sent.count), cmpi_byte(), comm), "MPI_Allgather")
+        try stallWatch.collective {
+            try MPICommunicator.check(MPI_Allgather(sent.baseAddress, Int32(sent.count), cmpi_byte(),
+                                                    received.baseAddress, Int32(sent.count), cmpi_byte(), comm), "MPI_Allgather")
+        }
     }
 
-    public func barrier() throws { try MPICommunicator.check(MPI_Barrier(comm), "MPI_Barrier") }
+    public func barrier() throws { try stallWatch.collective { try MPICommunicator.check(MPI_Barrier(comm), "MPI_Barrier") } }
 
     /// An MPI-3 shared-memory window over this node's ranks (MPI_Comm_split_type with
     /// MPI_COMM_TYPE_SHARED, MPI_Win_allocate_shared): local rank 0's segment holds the shared
@@ -79,6 +115,10 @@ public final class MPICommunicator: Communicator {
     /// with the same local rank (MPI_Comm_split by local rank).
     public func nodeSharedMemory(sharedCount: Int, slotCount: Int) throws -> NodeSharedMemory? {
         guard size > 1 else { return nil }
+        return try stallWatch.collective { try nodeSharedMemoryBody(sharedCount: sharedCount, slotCount: slotCount) }
+    }
+
+    private func nodeSharedMemoryBody(sharedCount: Int, slotCount: Int) throws -> NodeSharedMemory? {
         var node: MPI_Comm? = nil
         try MPICommunicator.check(MPI_Comm_split_type(comm, cmpi_comm_type_shared(), Int32(rank), cmpi_info_null(), &node),
                                   "MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)")
@@ -137,21 +177,29 @@ public final class MPICommunicator: Communicator {
             if r == 0 { shared = f; slots.append(f + sc) } else { slots.append(f) }
         }
         try MPICommunicator.check(MPI_Win_lock_all(cmpi_mode_nocheck(), win), "MPI_Win_lock_all")
-        let w = win, n = node, c = cross
+        let w = win, n = node, c = cross, watch = stallWatch
+        // The node barrier is in every rank's sequence of collectives; the sums across nodes
+        // are not (only some local ranks make some of them), so they count on the side.
         let barrier: () throws -> Void = {
-            try MPICommunicator.check(MPI_Win_sync(w), "MPI_Win_sync")
-            try MPICommunicator.check(MPI_Barrier(n), "MPI_Barrier(node)")
-            try MPICommunicator.check(MPI_Win_sync(w), "MPI_Win_sync")
+            try watch.collective {
+                try MPICommunicator.check(MPI_Win_sync(w), "MPI_Win_sync")
+                try MPICommunicator.check(MPI_Barrier(n), "MPI_Barrier(node)")
+                try MPICommunicator.check(MPI_Win_sync(w), "MPI_Win_sync")
+            }
         }
         let crossSum: ((UnsafeMutableBufferPointer<Float>) throws -> Void)? = c == nil ? nil : { b in
             guard b.count > 0 else { return }
-            try MPICommunicator.check(MPI_Allreduce(cmpi_in_place(), b.baseAddress, Int32(b.count), cmpi_float(), cmpi_op_sum(), c),
-                                      "MPI_Allreduce(float, sum, across nodes)")
+            try watch.sideCollective {
+                try MPICommunicator.check(MPI_Allreduce(cmpi_in_place(), b.baseAddress, Int32(b.count), cmpi_float(), cmpi_op_sum(), c),
+                                          "MPI_Allreduce(float, sum, across nodes)")
+            }
         }
         let crossSumInt64: ((UnsafeMutableBufferPointer<Int64>) throws -> Void)? = c == nil ? nil : { b in
             guard b.count > 0 else { return }
-            try MPICommunicator.check(MPI_Allreduce(cmpi_in_place(), b.baseAddress, Int32(b.count), cmpi_int64(), cmpi_op_sum(), c),
-                                      "MPI_Allreduce(int64, sum, across nodes)")
+            try watch.sideCollective {
+                try MPICommunicator.check(MPI_Allreduce(cmpi_in_place(), b.baseAddress, Int32(b.count), cmpi_int64(), cmpi_op_sum(), c),
+                                          "MPI_Allreduce(int64, sum, across nodes)")
+            }
         }
         let release: () throws -> Void = {
             var w2 = w, n2 = n, c2 = c

@@ -15,7 +15,16 @@ public enum CSV {
     public static func read(_ path: String, labelColumn: Int = 0, regression: Bool = false,
                             header: Bool? = nil, name: String? = nil) throws -> Dataset {
         guard FileManager.default.fileExists(atPath: path) else { throw UserError("\(path): file not found") }
+        try SizeLimits.checkFileFits(path)
         guard let data = FileManager.default.contents(atPath: path) else { throw UserError("\(path): cannot read") }
+        return try parse(data, source: path, labelColumn: labelColumn, regression: regression, header: header, name: name)
+    }
+
+    /// Parses CSV text held in memory (`read` reads the file and calls this; so does the fuzzer).
+    ///
+    /// - Parameter path: the name used in messages.
+    public static func parse(_ data: Data, source path: String, labelColumn: Int = 0, regression: Bool = false,
+                             header: Bool? = nil, name: String? = nil) throws -> Dataset {
         guard let text = String(data: data, encoding: .utf8) else { throw UserError("\(path): not UTF-8 text") }
         var lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
         while let last = lines.last, last.trimmingCharacters(in: .whitespaces).isEmpty { lines.removeLast() }
@@ -55,7 +64,7 @@ public enum CSV {
         }
         let n = regression ? targets.count : labels.count
         guard n > 0 else { throw UserError("\(path): no data rows") }
-        let task: Task = regression ? .regression(outputs: 1) : .classification(classes: Int(labels.max()!) + 1)
+        let task: Task = regression ? .regression(outputs: 1) : .classification(classes: Int(labels.max() ?? 0) + 1)
         return Dataset(name: name ?? path, features: .floats(features), sampleShape: [width - 1],
                        task: task, labels: labels, targets: targets)
     }

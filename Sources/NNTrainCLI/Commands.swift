@@ -1,5 +1,6 @@
 // The nntrain command line: a root command with subcommands (swift-argument-parser).
 import ArgumentParser
+import Experiments
 import Foundation
 import NNCore
 import NNData
@@ -12,7 +13,7 @@ public struct NNTrain: ParsableCommand {
         commandName: "nntrain",
         abstract: "A data-parallel neural-network trainer: linear classifiers, MLPs, LeNet-5; one process, in-process workers, or mpirun.",
         version: nntrainVersion,
-        subcommands: [Train.self, Evaluate.self, Inspect.self, GradCheck.self, PerceptronCommand.self, ExperimentCommand.self],
+        subcommands: [Train.self, Evaluate.self, Inspect.self, GradCheck.self, PerceptronCommand.self, ExperimentCommand.self, PlotCommand.self],
         defaultSubcommand: Train.self)
     public init() {}
 
@@ -39,13 +40,12 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model (default: MLP 784-1024-1024-10, ReLU, SGD with momentum, on Fashion-MNIST).")
     @OptionGroup var options: TrainOptions
-    @OptionGroup var distribution: DistributionOptions
 
     func run() throws {
         let config = try options.resolve()
         // SIGTERM/SIGINT: finish the step, checkpoint, exit 3 (see docs/checkpoints.md).
         Preemption.install()
-        let done = try train(config, plan: distribution.plan) { trainer in
+        let done = try train(config, plan: config.commandLinePlan) { trainer in
             trainer.stopRequested = { Preemption.requested }
         }
         if done.status == "stopped" {
@@ -59,7 +59,6 @@ struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Evaluate a freshly initialized model (or, with a checkpoint, a trained one) on the test set.")
     @OptionGroup var options: TrainOptions
-    @OptionGroup var distribution: DistributionOptions
     @Option(help: ArgumentHelp("Checkpoint (or safetensors weights) to evaluate; an nntrain checkpoint also supplies the settings, which flags override", valueName: "path"))
     var checkpoint: String?
 
@@ -76,12 +75,12 @@ struct Evaluate: ParsableCommand {
         }
         var config = try options.resolve(base: base)
         config.checkpointDir = nil; config.resume = nil; config.initFrom = nil
-        try runOnRanks(distribution.plan) { comm in
+        try runOnRanks(config.commandLinePlan) { comm in
             let data = try loadData(config)
             let trainer = try Trainer(config: config, data: data, comm: comm)
             if let w = weights { try Checkpoint.loadModel(w, into: trainer.model, source: checkpoint ?? "") }
             let (l, a) = try trainer.evaluate(data.test)
-            if comm.rank == 0 && !distribution.quiet {
+            if comm.rank == 0 && !config.quiet {
                 print(String(format: "test_loss %.6f", l) + (a.map { String(format: "  test_accuracy %.4f", $0) } ?? "") + "  (\(data.test.count) samples)")
             }
         }

@@ -1,6 +1,7 @@
 // `nntrain experiment NAME`: runs one of the lecture's experiments (all its arms inside one
 // job) and writes metrics, a tidy CSV, a Markdown summary and PNG plots to --out.
 import ArgumentParser
+import Experiments
 import Foundation
 import NNCore
 import Training
@@ -13,7 +14,7 @@ struct ExperimentCommand: ParsableCommand {
         Experiments: \(ExperimentSpec.names.joined(separator: ", ")).
         Training flags (e.g. --epochs 3 --train-subset 60000) override the experiment's defaults for every arm, except the setting an arm varies (the lr of learning-rate, the activation of nonlinearities, …).
 
-        Writes DIR/ARM.jsonl, DIR/results.csv, DIR/summary.md, DIR/experiment.json and DIR/*.png (plots by launch/plot_experiment.py; python3 with matplotlib).
+        Writes DIR/ARM.jsonl, DIR/results.csv, DIR/summary.md, DIR/experiment.json and DIR/*.png (plots by plot_experiment.py, from share/nntrain/ beside the installed nntrain or launch/ of the checkout; python3 with matplotlib).
         """)
 
     @Argument(help: ArgumentHelp("The experiment: \(ExperimentSpec.names.joined(separator: ", "))", valueName: "name"))
@@ -35,7 +36,6 @@ struct ExperimentCommand: ParsableCommand {
     @Flag(name: .customLong("no-plot"), help: "Do not run launch/plot_experiment.py.")
     var noPlot = false
     @OptionGroup var options: TrainOptions
-    @OptionGroup var distribution: DistributionOptions
 
     func validate() throws {
         guard trainEvalSubset >= 0 else { throw ValidationError("--train-eval-subset must be ≥ 0, got \(trainEvalSubset)") }
@@ -48,8 +48,11 @@ struct ExperimentCommand: ParsableCommand {
 
     func run() throws {
         var settings = ExperimentSettings()
-        if let path = options.config { settings.overrides = try loadYAMLSettings(path) }
-        settings.overrides += options.overrides
+        // Each setting is checked here, where its source is known; the arms apply them again.
+        var given = TrainConfig()
+        for s in try options.settings() { try given.set(s.key, s.value, source: s.source) }
+        settings.overrides = try options.settings().map { ($0.key, $0.value) }
+        let plan = given.commandLinePlan
         settings.armFilter = arms.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
         settings.targetLoss = targetLoss
         settings.targetAccuracy = targetAccuracy
@@ -58,16 +61,16 @@ struct ExperimentCommand: ParsableCommand {
         settings.trainEvalSubset = trainEvalSubset > 0 ? trainEvalSubset : nil
         let spec = try ExperimentSpec.make(name, settings: settings)
         let dir = out ?? "experiments/\(name)"
-        let (_, isRoot) = try runExperiment(spec, out: dir, plan: distribution.plan)
+        let (_, isRoot) = try runExperiment(spec, out: dir, plan: plan)
         guard isRoot else { return }
-        if !distribution.quiet { print("wrote \(dir)/results.csv, \(dir)/summary.md"); fflush(stdout) }
+        if !plan.quiet { print("wrote \(dir)/results.csv, \(dir)/summary.md"); fflush(stdout) }
         if !noPlot { plot(dir) }
     }
 
     /// Runs the plot script; a missing python3 or matplotlib is a message, not a failure.
     func plot(_ dir: String) {
         guard let script = plotScript() else {
-            FileHandle.standardError.write(Data("nntrain: launch/plot_experiment.py not found (set NNTRAIN_PLOT_SCRIPT); no plots drawn\n".utf8))
+            FileHandle.standardError.write(Data("nntrain: plot_experiment.py not found (next to nntrain, in ../share/nntrain, or launch/; set NNTRAIN_PLOT_SCRIPT); no plots drawn\n".utf8))
             return
         }
         let p = Process()
@@ -84,17 +87,9 @@ struct ExperimentCommand: ParsableCommand {
         }
     }
 
-    /// NNTRAIN_PLOT_SCRIPT, else launch/plot_experiment.py under the working directory or
-    /// above the executable (.build/release/nntrain → the package root).
+    /// NNTRAIN_PLOT_SCRIPT, else plot_experiment.py where SupportFile finds it: next to the
+    /// executable or in ../share/nntrain beside it (installed), else launch/ of a checkout.
     func plotScript() -> String? {
-        let fm = FileManager.default
-        if let e = ProcessInfo.processInfo.environment["NNTRAIN_PLOT_SCRIPT"], fm.fileExists(atPath: e) { return e }
-        var candidates = [fm.currentDirectoryPath + "/launch/plot_experiment.py"]
-        var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<4 {
-            candidates.append(url.appendingPathComponent("launch/plot_experiment.py").path)
-            url = url.deletingLastPathComponent()
-        }
-        return candidates.first { fm.fileExists(atPath: $0) }
+        SupportFile.locate("plot_experiment.py", environment: "NNTRAIN_PLOT_SCRIPT")
     }
 }

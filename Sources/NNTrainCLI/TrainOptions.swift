@@ -1,182 +1,142 @@
-// TrainOptions: the training flags, shared by `train`, `evaluate` and `experiment`.
-// Each flag has the same name as its key in a `--config FILE.yaml`; flags override the file.
+// TrainOptions: the training flags, shared by `train`, `evaluate` and `experiment`. There is
+// one flag per entry of the key table (`TrainConfig.settings`), made here from the table: no
+// flag is written by hand. Each flag has the same name as its key in a `--config FILE.yaml`;
+// flags override the file.
 import ArgumentParser
 import Foundation
 import NNCore
 import Training
 import Yams
 
-private let d = TrainConfig()
-
-/// Training configuration flags (every one also a YAML key).
-struct TrainOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("YAML file of settings; keys are the flag names without dashes (e.g. 'batch-size: 256'). Flags override it.", valueName: "file"))
+/// Training configuration flags (every one also a YAML key), and `--config FILE`.
+///
+/// ArgumentParser finds a command's options by reflecting on an instance of its arguments
+/// type; this type's mirror lists one `Option<String?>` per setting (a `Flag` for bare flags
+/// such as `--quiet`), built from the table, and `init(from:)` decodes them by the same keys.
+/// ArgumentParser only collects the text; the table parses and checks it, as for YAML.
+struct TrainOptions: ParsableArguments, CustomReflectable {
+    /// `--config FILE`: a YAML file of settings.
     var config: String?
+    /// (key, value) pairs of the flags given, in table order.
+    var overrides: [(String, String)] = []
 
-    @Option(help: ArgumentHelp("fashion-mnist, idx (MNIST-format dir in --data), csv (--data FILE), \("and, or, xor, spirals, blobs, linear-regression"). (default: \(d.dataset))", valueName: "name"))
-    var dataset: String?
-    @Option(help: ArgumentHelp("Dataset directory (IDX) or CSV file (TRAIN.csv[,TEST.csv]). (default: \(defaultFashionMNISTDirectory) for fashion-mnist)", valueName: "path"))
-    var data: String?
-    @Option(help: ArgumentHelp("linear, mlp:IN-H1-...-OUT, lenet5, lenet5-avg, lenet5-lc, or layers:conv:6x5p2,relu,maxpool:2,flatten,linear:N,... (default: \(d.model))", valueName: "spec"))
-    var model: String?
-    @Option(help: ArgumentHelp("step, sigmoid, tanh, relu, leaky-relu[:A] (default: \(d.activation))", valueName: "name"))
-    var activation: String?
-    @Option(help: ArgumentHelp("cross-entropy, squared (½‖y−f‖²), mse, bce (default: \(d.loss))", valueName: "name"))
-    var loss: String?
-    @Option(name: .customLong("init"), help: ArgumentHelp("Weight initialization: pytorch, xavier, he, or FILE.safetensors to start from its weights (default: \(d.initScheme.rawValue))", valueName: "scheme|file"))
-    var initScheme: String?
-    @Option(help: ArgumentHelp("sgd or adam (default: \(d.optimizer.rawValue))", valueName: "name"))
-    var optimizer: String?
-    @Option(help: ArgumentHelp("Learning rate η, > 0 (default: \(d.lr))", valueName: "η"))
-    var lr: String?
-    @Option(help: ArgumentHelp("SGD momentum μ in [0, 1): v = μv + g; w −= ηv (default: \(d.momentum))", valueName: "μ"))
-    var momentum: String?
-    @Option(help: ArgumentHelp("Nesterov momentum: true or false (default: \(d.nesterov))", valueName: "bool"))
-    var nesterov: String?
-    @Option(name: .customLong("weight-decay"), help: ArgumentHelp("PyTorch-style weight decay: g += wd·w (default: \(d.weightDecay))", valueName: "wd"))
-    var weightDecay: String?
-    @Option(help: ArgumentHelp("L2 regularization λ of J(θ) = λ‖θ‖² + loss (default: \(d.l2))", valueName: "λ"))
-    var l2: String?
-    @Option(name: .customLong("batch-size"), help: ArgumentHelp("Global batch size over all ranks, or 'full' for full-batch gradient descent (default: \(d.batchSize!))", valueName: "n|full"))
-    var batchSize: String?
-    @Option(name: .customLong("micro-batch"), help: ArgumentHelp("Most samples pushed through the network at once; larger batches accumulate gradients (default: \(d.microBatch))", valueName: "n"))
-    var microBatch: String?
-    @Option(help: ArgumentHelp("Epochs (default: \(d.epochs))", valueName: "n"))
-    var epochs: String?
-    @Option(help: ArgumentHelp("Stop after this many optimizer steps (default: none)", valueName: "n"))
-    var steps: String?
-    @Option(help: ArgumentHelp("Seed of initialization and shuffling (default: \(d.seed))", valueName: "n"))
-    var seed: String?
-    @Option(help: ArgumentHelp("Write metrics as JSON lines to this file (default: none)", valueName: "file.jsonl"))
-    var metrics: String?
-    @Option(name: .customLong("train-subset"), help: ArgumentHelp("Use only the first N training samples (default: all)", valueName: "n"))
-    var trainSubset: String?
-    @Option(name: .customLong("test-subset"), help: ArgumentHelp("Use only the first N test samples (default: all)", valueName: "n"))
-    var testSubset: String?
-    @Option(help: ArgumentHelp("Shuffle every epoch: true or false (default: \(d.shuffle))", valueName: "bool"))
-    var shuffle: String?
-    @Option(help: ArgumentHelp("Gradient combination across ranks: fast (one float allreduce) or exact (bit-identical for any number of ranks) (default: \(d.reduction.rawValue))", valueName: "mode"))
-    var reduction: String?
-    @Option(help: ArgumentHelp("How gradients move between ranks: shared (ranks of one node share memory: an MLP exchanges batch factors, else gradients are summed there; nodes allreduce), shared-gradients (always sum gradients there) or allreduce (one allreduce of the whole buffer) (default: \(d.exchange.rawValue))", valueName: "mode"))
-    var exchange: String?
-    @Option(help: ArgumentHelp("Logical shards per global batch in exact mode (default: \(d.shards))", valueName: "n"))
-    var shards: String?
-    @Option(help: ArgumentHelp("Learning-rate schedule: constant, step, exponential, plateau, cosine (default: \(d.schedule.rawValue))", valueName: "name"))
-    var schedule: String?
-    @Option(help: ArgumentHelp("Epochs at which step decay multiplies lr by gamma, e.g. 5,8 (default: none)", valueName: "list"))
-    var milestones: String?
-    @Option(help: ArgumentHelp("Decay factor of step and exponential schedules (default: \(d.gamma))", valueName: "γ"))
-    var gamma: String?
-    @Option(name: .customLong("plateau-patience"), help: ArgumentHelp("Epochs without improvement before reduce-on-plateau acts (default: \(d.plateauPatience))", valueName: "n"))
-    var plateauPatience: String?
-    @Option(name: .customLong("plateau-factor"), help: ArgumentHelp("Factor reduce-on-plateau multiplies lr by (default: \(d.plateauFactor))", valueName: "f"))
-    var plateauFactor: String?
-    @Option(name: .customLong("plateau-threshold"), help: ArgumentHelp("Relative improvement that counts as better (default: \(d.plateauThreshold))", valueName: "t"))
-    var plateauThreshold: String?
-    @Option(name: .customLong("plateau-cooldown"), help: ArgumentHelp("Epochs to wait after a reduction (default: \(d.plateauCooldown))", valueName: "n"))
-    var plateauCooldown: String?
-    @Option(name: .customLong("plateau-monitor"), help: ArgumentHelp("Loss that reduce-on-plateau watches: train or test (default: \(d.plateauMonitor))", valueName: "which"))
-    var plateauMonitor: String?
-    @Option(name: .customLong("min-lr"), help: ArgumentHelp("Floor of plateau and cosine schedules (default: \(d.minLR))", valueName: "η"))
-    var minLR: String?
-    @Option(name: .customLong("warmup-steps"), help: ArgumentHelp("Linear warmup steps, composed with any schedule (default: \(d.warmupSteps))", valueName: "n"))
-    var warmupSteps: String?
-    @Option(name: .customLong("scale-lr"), help: ArgumentHelp("Linear scaling rule: lr × batch ÷ scale-base-batch (default: \(d.scaleLR))", valueName: "bool"))
-    var scaleLR: String?
-    @Option(name: .customLong("scale-base-batch"), help: ArgumentHelp("Base batch of the linear scaling rule (default: \(d.scaleBaseBatch))", valueName: "n"))
-    var scaleBaseBatch: String?
-    @Option(name: .customLong("eval-every"), help: ArgumentHelp("Evaluate on the test set every N epochs; 0 = at the end only (default: \(d.evalEvery))", valueName: "n"))
-    var evalEvery: String?
-    @Option(name: .customLong("log-every-steps"), help: ArgumentHelp("Write a step metrics line every N optimizer steps; 0 = epoch lines only (default: \(d.logEverySteps))", valueName: "n"))
-    var logEverySteps: String?
-    @Option(name: .customLong("csv-label-column"), help: ArgumentHelp("CSV column holding the label or target; negative counts from the end (default: \(d.csvLabelColumn))", valueName: "i"))
-    var csvLabelColumn: String?
-    @Option(name: .customLong("csv-regression"), help: ArgumentHelp("CSV targets are real numbers (default: \(d.csvRegression))", valueName: "bool"))
-    var csvRegression: String?
-    @Option(name: .customLong("checkpoint-dir"), help: ArgumentHelp("Write checkpoints (safetensors) into this directory (default: none)", valueName: "dir"))
-    var checkpointDir: String?
-    @Option(name: .customLong("checkpoint-every"), help: ArgumentHelp("Checkpoint every N steps (500) or N epochs (1e); also at the end and on SIGTERM/SIGINT (default: \(d.checkpointEvery))", valueName: "n|Ne"))
-    var checkpointEvery: String?
-    @Option(help: ArgumentHelp("Checkpoints to keep in --checkpoint-dir; 0 keeps all (default: \(d.keep))", valueName: "k"))
-    var keep: String?
-    @Option(help: ArgumentHelp("Resume from 'auto' (newest good checkpoint in --checkpoint-dir, else start fresh) or a checkpoint file (default: none)", valueName: "auto|path"))
-    var resume: String?
-    @Option(name: .customLong("stall-timeout"), help: ArgumentHelp("End the job when a collective makes no progress for this many seconds, naming the ranks that never arrived; 0 = off (default: \(Int(d.stallTimeout)))", valueName: "seconds"))
-    var stallTimeout: String?
-    @Option(help: ArgumentHelp("Write TensorBoard event files into this directory (default: none)", valueName: "dir"))
-    var tensorboard: String?
+    init() {}
 
-    /// (key, value) pairs of the flags given, in key order.
-    var overrides: [(String, String)] {
-        let pairs: [(String, String?)] = [
-            ("dataset", dataset), ("data", data), ("model", model), ("activation", activation), ("loss", loss),
-            ("init", initScheme), ("optimizer", optimizer), ("lr", lr), ("momentum", momentum), ("nesterov", nesterov),
-            ("weight-decay", weightDecay), ("l2", l2), ("batch-size", batchSize), ("micro-batch", microBatch),
-            ("epochs", epochs), ("steps", steps), ("seed", seed), ("metrics", metrics), ("train-subset", trainSubset),
-            ("test-subset", testSubset), ("shuffle", shuffle), ("reduction", reduction), ("exchange", exchange), ("shards", shards),
-            ("schedule", schedule), ("milestones", milestones), ("gamma", gamma), ("plateau-patience", plateauPatience),
-            ("plateau-factor", plateauFactor), ("plateau-threshold", plateauThreshold), ("plateau-cooldown", plateauCooldown),
-            ("plateau-monitor", plateauMonitor), ("min-lr", minLR), ("warmup-steps", warmupSteps), ("scale-lr", scaleLR),
-            ("scale-base-batch", scaleBaseBatch), ("eval-every", evalEvery), ("log-every-steps", logEverySteps),
-            ("csv-label-column", csvLabelColumn), ("csv-regression", csvRegression), ("checkpoint-dir", checkpointDir),
-            ("checkpoint-every", checkpointEvery), ("keep", keep), ("resume", resume),
-            ("stall-timeout", stallTimeout), ("tensorboard", tensorboard),
-        ]
-        return pairs.compactMap { k, v in v.map { (k, $0) } }
+    var customMirror: Mirror {
+        var children: [Mirror.Child] = [(label: "config", value: Option<String?>(
+            name: .customLong("config"),
+            help: ArgumentHelp("YAML file of settings; keys are the flag names without dashes (e.g. 'batch-size: 256'). Flags override it.", valueName: "file"),
+            completion: .file(extensions: ["yaml", "yml"])))]
+        for s in TrainConfig.settings {
+            if s.isFlag {
+                children.append((label: s.name, value: Flag(wrappedValue: false, name: .customLong(s.name), help: ArgumentHelp(s.help + "."))))
+            } else {
+                // .unconditional: the next word is the value even if it starts with a dash (--blas-threads -1).
+                children.append((label: s.name, value: Option<String?>(
+                    name: .customLong(s.name), parsing: .unconditional,
+                    help: ArgumentHelp(s.helpLine, valueName: s.valueName), completion: s.completion.argumentParser)))
+            }
+        }
+        return Mirror(self, children: children, displayStyle: .struct)
     }
 
-    /// Defaults, then the YAML file, then the flags.
+    struct Key: CodingKey {
+        var stringValue: String
+        init(_ name: String) { stringValue = name }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        var intValue: Int? { nil }
+        init?(intValue: Int) { nil }
+    }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        config = try c.decode(Option<String?>.self, forKey: Key("config")).wrappedValue
+        for s in TrainConfig.settings {
+            if s.isFlag {
+                if try c.decode(Flag<Bool>.self, forKey: Key(s.name)).wrappedValue { overrides.append((s.name, "true")) }
+            } else if let v = try c.decode(Option<String?>.self, forKey: Key(s.name)).wrappedValue {
+                overrides.append((s.name, v))
+            }
+        }
+    }
+
+    /// The YAML file's settings, then the flags', each with the source messages name.
+    func settings() throws -> [(key: String, value: String, source: String)] {
+        var all: [(key: String, value: String, source: String)] = []
+        if let path = config { all += try loadYAMLSettings(path).map { (key: $0.key, value: $0.value, source: $0.source) } }
+        all += overrides.map { (key: $0.0, value: $0.1, source: "--\($0.0)") }
+        return all
+    }
+
+    /// Defaults (or `base`), then the YAML file, then the flags; then the whole is validated.
     ///
-    /// - Throws: UserError naming the file and key, or the flag, at fault.
+    /// - Throws: UserError naming the file and key, or the flag, and the value at fault.
     func resolve(base: TrainConfig = TrainConfig()) throws -> TrainConfig {
         var c = base
-        if let path = config {
-            for (k, v) in try loadYAMLSettings(path) { try c.set(k, v, source: path) }
-        }
-        for (k, v) in overrides { try c.set(k, v, source: "--\(k)") }
+        for s in try settings() { try c.set(s.key, s.value, source: s.source) }
         try c.validate()
         return c
     }
 }
 
-/// Reads a flat YAML mapping of settings into (key, text value) pairs.
-///
-/// - Throws: UserError naming the file when it is missing, not YAML, or not a flat mapping.
-func loadYAMLSettings(_ path: String) throws -> [(String, String)] {
-    guard let data = FileManager.default.contents(atPath: path) else { throw UserError("\(path): file not found") }
-    guard let text = String(data: data, encoding: .utf8) else { throw UserError("\(path): not UTF-8 text") }
-    let node: Any?
-    do { node = try Yams.load(yaml: text) } catch {
-        throw UserError("\(path): not valid YAML: \(error)")
-    }
-    guard let node else { return [] }
-    guard let map = node as? [String: Any] else { throw UserError("\(path): expected a mapping of settings (key: value), got \(type(of: node))") }
-    return try map.keys.sorted().map { key in
-        let v = map[key]!
-        switch v {
-        case let s as String: return (key, s)
-        case let b as Bool: return (key, b ? "true" : "false")
-        case let i as Int: return (key, String(i))
-        case let x as Double: return (key, String(x))
-        case let a as [Any]: return (key, a.map { "\($0)" }.joined(separator: ","))
-        default: throw UserError("\(path): '\(key)' must be a plain value, got \(type(of: v))")
+extension SettingCompletion {
+    var argumentParser: CompletionKind? {
+        switch self {
+        case .none: nil
+        case .file(let e): .file(extensions: e)
+        case .directory: .directory
+        case .list(let l): .list(l)
         }
     }
 }
 
-/// How to distribute a run.
-struct DistributionOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("In-process workers for a run without mpirun (the single-node fallback); under mpirun use -np instead (default: 1)", valueName: "n"))
-    var workers: Int?
-    @Option(name: .customLong("blas-threads"), help: ArgumentHelp("OpenBLAS threads per rank (default: OPENBLAS_NUM_THREADS, else cores ÷ ranks on this node)", valueName: "n"))
-    var blasThreads: Int?
-    @Flag(help: "Print nothing but errors.")
-    var quiet = false
+/// Reads a flat YAML mapping of settings into (key, text value, source) triples, in file order.
+///
+/// - Throws: UserError naming the file (and line) when it is missing, not YAML, not a flat
+///   mapping, or names a key twice.
+func loadYAMLSettings(_ path: String) throws -> [(key: String, value: String, source: String)] {
+    guard let data = FileManager.default.contents(atPath: path) else { throw UserError("\(path): file not found") }
+    guard let text = String(data: data, encoding: .utf8) else { throw UserError("\(path): not UTF-8 text") }
+    let root: Node?
+    do { root = try Yams.compose(yaml: text) } catch {
+        throw UserError("\(path): not valid YAML: \(error)")
+    }
+    guard let root else { return [] }
+    guard let map = root.mapping else { throw UserError("\(path): expected a mapping of settings (key: value)") }
+    func at(_ n: Node) -> String { n.mark.map { "\(path):\($0.line)" } ?? path }
+    var seen: [String: Node] = [:]
+    var out: [(key: String, value: String, source: String)] = []
+    for (k, v) in map {
+        guard let key = k.scalar?.string else { throw UserError("\(at(k)): a key must be a plain name") }
+        if let first = seen[key] {
+            throw UserError("\(at(k)): duplicate key '\(key)' (first given at line \(first.mark?.line ?? 0))")
+        }
+        seen[key] = k
+        let value: String
+        switch v {
+        case .scalar(let s):
+            if s.style == .plain && ["~", "null", "Null", "NULL", ""].contains(s.string) {
+                throw UserError("\(at(v)): '\(key)' has no value")
+            }
+            value = s.string
+        case .sequence(let seq):
+            let items = seq.map { $0.scalar?.string }
+            guard items.allSatisfy({ $0 != nil }) else { throw UserError("\(at(v)): '\(key)' must be a plain value or a list of plain values") }
+            value = items.compactMap { $0 }.joined(separator: ",")
+        default:
+            throw UserError("\(at(v)): '\(key)' must be a plain value, got a mapping")
+        }
+        out.append((key: key, value: value, source: path))
+    }
+    return out
+}
 
-    var plan: RunPlan { RunPlan(workers: workers, blasThreads: blasThreads, quiet: quiet) }
-
-    func validate() throws {
-        if let w = workers, w < 1 { throw ValidationError("--workers must be ≥ 1, got \(w)") }
-        if let b = blasThreads, b < 1 { throw ValidationError("--blas-threads must be ≥ 1, got \(b)") }
+extension TrainConfig {
+    /// The table's `workers`, `blas-threads` and `quiet`, and NNTRAIN_SYNC_BEFORE_ALLREDUCE=1
+    /// (a barrier before each allreduce, for measuring).
+    var commandLinePlan: RunPlan {
+        var p = plan
+        p.syncBeforeAllreduce = ProcessInfo.processInfo.environment["NNTRAIN_SYNC_BEFORE_ALLREDUCE"] == "1"
+        return p
     }
 }

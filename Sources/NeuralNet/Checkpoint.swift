@@ -97,7 +97,7 @@ public enum Checkpoint {
         for e in extra.prefix(3) { problems.append("unexpected tensor '\(e.name)' \(e.shape)") }
         if !problems.isEmpty {
             let shown = problems.prefix(4).joined(separator: "; ") + (problems.count > 4 ? "; …" : "")
-            throw UserError("\(source): \(what) belongs to another model shape: \(shown). The model here is:\n\(model.summary)")
+            throw UserError("\(source): \(what) belongs to another model shape: \(shown). The model here is:\n\(model.summary)", kind: .modelMismatch)
         }
     }
 

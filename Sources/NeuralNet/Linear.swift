@@ -62,7 +62,7 @@ public final class Linear<Scalar: NNScalar>: Layer {
     /// dx[batch, i] = dy[batch, o] · W[o, i], without dL/dθ: the sufficient-factor exchange
     /// computes the weight gradient later, over the rows of every rank (`weightGradient(rows:…)`).
     @_specialize(where Scalar == Float)
-    public func inputGradient(dy: UnsafePointer<Scalar>, dx: UnsafeMutablePointer<Scalar>, batch: Int) {
+    package func inputGradient(dy: UnsafePointer<Scalar>, dx: UnsafeMutablePointer<Scalar>, batch: Int) {
         Scalar.gemm(transA: false, transB: false, m: batch, n: inFeatures, k: outFeatures,
                     alpha: 1, a: dy, lda: outFeatures, b: w, ldb: inFeatures, beta: 0, c: dx, ldc: inFeatures)
     }
@@ -70,9 +70,10 @@ public final class Linear<Scalar: NNScalar>: Layer {
     /// dW[rows] = dy[:, rows]ᵀ · x and db[rows] = Σ_batch dy[:, rows], overwriting those rows of
     /// the gradient slice: the part of this layer's gradient that one rank owns, computed from
     /// the inputs x: [batch, in] and output gradients dy: [batch, out] of all ranks' samples
-    /// (a sum over all of them, in row order, as one process would compute it).
-    public func weightGradient(rows: Range<Int>, x: UnsafePointer<Scalar>, dy: UnsafePointer<Scalar>, batch: Int) {
-        parameterGradients(rows: rows, x: x, dy: dy, batch: batch, accumulate: false)
+    /// (a sum over all of them, in row order, as one process would compute it). With
+    /// `accumulate`, adds to those rows instead (one block of samples after another).
+    package func weightGradient(rows: Range<Int>, x: UnsafePointer<Scalar>, dy: UnsafePointer<Scalar>, batch: Int, accumulate: Bool = false) {
+        parameterGradients(rows: rows, x: x, dy: dy, batch: batch, accumulate: accumulate)
     }
 
     // Separate from the protocol's `backward` because generic functions with an optional pointer

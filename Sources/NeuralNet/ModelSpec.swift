@@ -91,6 +91,10 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
 
     static let layerSyntax = "linear:N, conv:OxK[sS][pP] (e.g. conv:6x5p2), lc:OxK[sS][pP], maxpool:K[sS], avgpool:K[sS], flatten, act or one of \(Activation.allNames)"
 
+    /// The largest width, channel count, kernel, stride or padding a spec may name (2³⁰):
+    /// every sum and product of two of them then fits an Int, and the rest is checked.
+    public static let maxSize = 1 << 30
+
     /// Parses `text`; throws a UserError naming the bad part.
     public init(parsing text: String) throws {
         self.text = text
@@ -101,10 +105,13 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
             items = try ModelSpec.parseLayers(expansion.dropFirst(7), text: text); declaredInput = nil
         } else if lower.hasPrefix("mlp:") {
             let widths = lower.dropFirst(4).split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
-            guard widths.count >= 2, widths.allSatisfy({ $0 != nil && $0! > 0 }) else {
+            guard widths.count >= 2, widths.allSatisfy({ ($0 ?? 0) > 0 }) else {
                 throw UserError("model '\(text)': mlp needs positive widths joined by '-', input first and classes last, e.g. mlp:784-1024-1024-10")
             }
-            let w = widths.map { $0! }
+            let w = widths.compactMap { $0 }
+            if let big = w.first(where: { $0 > ModelSpec.maxSize }) {
+                throw UserError("model '\(text)': width \(big) is larger than \(ModelSpec.maxSize)")
+            }
             var its: [Item] = []
             for k in 1..<w.count {
                 its.append(.linear(w[k]))
@@ -127,13 +134,13 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
                 UserError("model '\(text)': bad layer '\(p)': \(why); parts are \(layerSyntax)")
             }
             if p.hasPrefix("linear:") {
-                guard let n = Int(p.dropFirst(7)), n > 0 else { throw bad("linear needs a positive width, e.g. linear:120") }
+                guard let n = Int(p.dropFirst(7)), n > 0, n <= maxSize else { throw bad("linear needs a positive width up to \(maxSize), e.g. linear:120") }
                 its.append(.linear(n))
             } else if p.hasPrefix("conv:") || p.hasPrefix("lc:") {
                 let isConv = p.hasPrefix("conv:")
                 let rest = p.drop(while: { $0 != ":" }).dropFirst()
                 let pieces = rest.split(separator: "x", maxSplits: 1, omittingEmptySubsequences: false)
-                guard pieces.count == 2, let o = Int(pieces[0]), o > 0,
+                guard pieces.count == 2, let o = Int(pieces[0]), o > 0, o <= maxSize,
                       case let (k, s, pad)? = parseWindow(pieces[1], defaultStride: 1) else {
                     throw bad("\(isConv ? "conv" : "lc") needs OUTxKERNEL with optional sSTRIDE and pPADDING, e.g. \(isConv ? "conv" : "lc"):6x5p2 or \(isConv ? "conv" : "lc"):16x3s2p1")
                 }
@@ -168,7 +175,8 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
         func number() -> Int? {
             let digits = rest.prefix(while: { $0.isASCII && $0.isNumber })
             rest = rest.dropFirst(digits.count)
-            return digits.isEmpty ? nil : Int(digits)
+            guard !digits.isEmpty, let v = Int(digits), v <= maxSize else { return nil }
+            return v
         }
         guard let k = number(), k > 0 else { return nil }
         var stride: Int? = nil, padding: Int? = nil
@@ -184,20 +192,77 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
         return (k, stride ?? defaultStride ?? k, padding ?? 0)
     }
 
+    /// What a network of this spec holds, counted (overflow-checked) before anything is allocated.
+    public struct Footprint: Sendable, Equatable {
+        /// Trainable scalars θ.
+        public var parameters: Int
+        /// Scalars per sample of every layer's output, its gradient and its scratch (im2col
+        /// patches, pooling indices): what a batch of n needs n times over.
+        public var activationsPerSample: Int
+
+        /// Bytes of training a batch of `batch` in `Scalar` of `scalarBytes`: parameters, their
+        /// gradients and two optimizer moments (Adam's; SGD's momentum needs one), and the
+        /// activations. Nil on overflow.
+        public func trainingBytes(batch: Int, scalarBytes: Int) -> Int? {
+            guard let p = SizeLimits.multiply(parameters, 4),
+                  let a = SizeLimits.multiply(activationsPerSample, max(batch, 1)),
+                  let total = SizeLimits.add(p, a) else { return nil }
+            return SizeLimits.multiply(total, scalarBytes)
+        }
+    }
+
+    /// The footprint of the network `build` makes for these inputs and outputs.
+    ///
+    /// - Throws: UserError as `build` does, and when a count overflows.
+    public func footprint(inputShape: [Int], outputs: Int) throws -> Footprint {
+        try layers(Float.self, inputShape: inputShape, outputs: outputs, activation: .relu).1
+    }
+
+    /// Checks that training this spec with batches of `batch` fits the memory budget.
+    ///
+    /// - Throws: UserError naming the model, its parameter count and the bytes it needs.
+    public func checkMemory(inputShape: [Int], outputs: Int, batch: Int, scalarBytes: Int = 4) throws {
+        let f = try footprint(inputShape: inputShape, outputs: outputs)
+        try SizeLimits.checkAllocation(f.trainingBytes(batch: batch, scalarBytes: scalarBytes),
+                                       for: "model '\(text)' (\(f.parameters) parameters, batch \(batch))")
+    }
+
     /// Builds the network for inputs of `inputShape` and `outputs` outputs.
     ///
-    /// - Throws: UserError naming the layer whose input does not fit, or when the spec's widths
-    ///   do not fit the data.
+    /// - Throws: UserError naming the layer whose input does not fit, when the spec's widths
+    ///   do not fit the data, or when its parameters and one sample's activations (counted
+    ///   before allocating) exceed the memory budget.
     public func build<T: NNScalar>(_: T.Type = T.self, inputShape: [Int], outputs: Int,
                                    activation: Activation, gradientTail: Int = 0) throws -> Sequential<T> {
-        let inputs = inputShape.reduce(1, *)
+        let (layers, f) = try self.layers(T.self, inputShape: inputShape, outputs: outputs, activation: activation)
+        try SizeLimits.checkAllocation(f.trainingBytes(batch: 1, scalarBytes: MemoryLayout<T>.stride),
+                                       for: "model '\(text)' (\(f.parameters) parameters)")
+        return Sequential(layers, gradientTail: gradientTail)
+    }
+
+    /// The layers of the network (which allocate nothing until bound and reserved), and
+    /// their footprint; every size is computed overflow-checked before a layer is made.
+    func layers<T: NNScalar>(_: T.Type, inputShape: [Int], outputs: Int,
+                             activation: Activation) throws -> ([any Layer<T>], Footprint) {
+        func describe(_ s: [Int]) -> String { "[" + s.map(String.init).joined(separator: ", ") + "]" }
+        guard !inputShape.isEmpty, let inputs = SizeLimits.product(inputShape), inputs > 0 else {
+            throw UserError("model '\(text)': the data's samples have shape \(describe(inputShape)); every dimension must be at least 1")
+        }
         if let d = declaredInput, d != inputs {
             throw UserError("model '\(text)' takes \(d) inputs but the data has \(inputs) features; start the widths with \(inputs)")
         }
         var layers: [any Layer<T>] = []
         var shape = inputShape
         var afterImageLayer = false   // shape is the output of an image layer (not the data's)
-        func describe(_ s: [Int]) -> String { "[" + s.map(String.init).joined(separator: ", ") + "]" }
+        var parameters = 0, perSample = 0
+        let tooLarge = UserError("model '\(text)': its sizes overflow a 64-bit integer; use smaller widths, channels or kernels")
+        /// Adds a layer's parameters and its per-sample scalars (output ×2 for its gradient, plus scratch).
+        func count(parameters p: Int?, output: Int?, scratch: Int? = 0) throws {
+            guard let p, let output, let scratch, let o2 = SizeLimits.multiply(output, 2),
+                  let np = SizeLimits.add(parameters, p), let a = SizeLimits.add(o2, scratch),
+                  let ns = SizeLimits.add(perSample, a) else { throw tooLarge }
+            parameters = np; perSample = ns
+        }
         for (index, item) in items.enumerated() {
             let place = "model '\(text)', layer \(index) '\(item)'"
             func geometry(kernel: Int, stride: Int, padding: Int) throws -> ConvGeometry {
@@ -205,10 +270,14 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
                     throw UserError("\(place) needs an image input [C, H, W] but gets \(describe(shape))" +
                                     (layers.isEmpty ? " (the dataset's samples are not images)" : ""))
                 }
+                guard shape.allSatisfy({ $0 <= ModelSpec.maxSize }) else { throw tooLarge }
                 guard let g = ConvGeometry(channels: shape[0], height: shape[1], width: shape[2],
                                            kernel: kernel, stride: stride, padding: padding) else {
                     throw UserError("\(place): a \(kernel)×\(kernel) window with padding \(padding) does not fit its input \(describe(shape)); use a smaller kernel, more padding, or fewer pooling layers before it")
                 }
+                // Every count a layer of this geometry computes, checked once here.
+                guard SizeLimits.product([g.channels, g.kernel, g.kernel]) != nil,
+                      SizeLimits.product([g.outHeight, g.outWidth]) != nil else { throw tooLarge }
                 return g
             }
             if item.isSpatial { afterImageLayer = true }
@@ -217,35 +286,50 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
                 if shape.count > 1 && afterImageLayer {
                     throw UserError("\(place) needs a flat input but gets \(describe(shape)); insert 'flatten' before it")
                 }
-                let width = shape.reduce(1, *)
+                guard let width = SizeLimits.product(shape) else { throw tooLarge }
                 let out = n < 0 ? outputs : n
+                try count(parameters: SizeLimits.multiply(width, out).flatMap { SizeLimits.add($0, out) }, output: out)
                 layers.append(Linear<T>(width, out)); shape = [out]; afterImageLayer = false
             case .activation(let a):
+                try count(parameters: 0, output: SizeLimits.product(shape))
                 layers.append(ActivationLayer<T>(a ?? activation, shape: shape))
             case let .conv(o, k, s, p):
                 let g = try geometry(kernel: k, stride: s, padding: p)
+                let out = SizeLimits.product([o, g.outHeight, g.outWidth])
+                try count(parameters: SizeLimits.product([o, g.patch]).flatMap { SizeLimits.add($0, o) }, output: out,
+                          scratch: SizeLimits.product([g.patch, g.positions]).flatMap { c in out.flatMap { SizeLimits.add(c, $0) } })
                 let l = Conv2D<T>(g, outChannels: o)
                 layers.append(l); shape = l.outputShape
             case let .locallyConnected(o, k, s, p):
                 let g = try geometry(kernel: k, stride: s, padding: p)
+                let out = SizeLimits.product([o, g.outHeight, g.outWidth])
+                try count(parameters: SizeLimits.product([g.positions, o, g.patch]).flatMap { w in out.flatMap { SizeLimits.add(w, $0) } },
+                          output: out,
+                          scratch: SizeLimits.product([g.patch, g.positions]).flatMap { c in out.flatMap { SizeLimits.add(c, $0) } })
                 let l = LocallyConnected2D<T>(g, outChannels: o)
                 layers.append(l); shape = l.outputShape
             case let .maxPool(k, s):
-                let l = MaxPool2D<T>(try geometry(kernel: k, stride: s, padding: 0))
+                let g = try geometry(kernel: k, stride: s, padding: 0)
+                let out = SizeLimits.product([g.channels, g.outHeight, g.outWidth])
+                try count(parameters: 0, output: out, scratch: out)
+                let l = MaxPool2D<T>(g)
                 layers.append(l); shape = l.outputShape
             case let .avgPool(k, s):
-                let l = AvgPool2D<T>(try geometry(kernel: k, stride: s, padding: 0))
+                let g = try geometry(kernel: k, stride: s, padding: 0)
+                try count(parameters: 0, output: SizeLimits.product([g.channels, g.outHeight, g.outWidth]))
+                let l = AvgPool2D<T>(g)
                 layers.append(l); shape = l.outputShape
             case .flatten:
+                try count(parameters: 0, output: SizeLimits.product(shape))
                 let l = Flatten<T>(inputShape: shape)
                 layers.append(l); shape = l.outputShape; afterImageLayer = false
             }
         }
-        let width = shape.reduce(1, *)
+        guard let width = SizeLimits.product(shape) else { throw tooLarge }
         if shape.count != 1 || width != outputs {
             throw UserError("model '\(text)' ends with \(shape.count == 1 ? String(width) : describe(shape)) outputs but the task needs \(outputs)" +
                             (shape.count != 1 ? "; end with flatten and linear:\(outputs)" : "; end the widths with \(outputs)"))
         }
-        return Sequential(layers, gradientTail: gradientTail)
+        return (layers, Footprint(parameters: parameters, activationsPerSample: perSample))
     }
 }

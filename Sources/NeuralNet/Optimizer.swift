@@ -58,7 +58,7 @@ public final class Optimizer<Scalar: NNScalar> {
 
     /// Moves the state onto other storage (one buffer per state tensor, same sizes), copying
     /// the current values when `copy` is true.
-    public func rebind(state newState: [Buffer<Scalar>], copy: Bool = true) {
+    package func rebind(state newState: [Buffer<Scalar>], copy: Bool = true) {
         precondition(newState.count == state.count && zip(newState, state).allSatisfy { $0.count == $1.count },
                      "rebind: optimizer state of the wrong shape")
         if copy { for (n, o) in zip(newState, state) where n.pointer != o.pointer { n.pointer.update(from: o.pointer, count: o.count) } }

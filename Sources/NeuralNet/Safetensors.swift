@@ -35,7 +35,8 @@ public struct SafetensorsEntry: Sendable, Equatable {
     public var shape: [Int]
     /// Byte range within the tensor data (after the header).
     public var range: Range<Int>
-    public var count: Int { shape.reduce(1, *) }
+    /// Elements, ∏ shape (0 if the product overflows; `SafetensorsFile` rejects such entries).
+    public var count: Int { SizeLimits.product(shape) ?? 0 }
 }
 
 /// A safetensors file held in memory: header entries in data order, metadata, and the bytes.
@@ -73,6 +74,14 @@ public struct SafetensorsFile: Sendable {
         }
     }
 
+    /// A JSON number that is a whole size in 0...2⁵³ (exact in a Double), else nil.
+    static func size(_ value: Any) -> Int? {
+        guard let n = value as? NSNumber else { return nil }
+        let d = n.doubleValue
+        guard d.isFinite, d >= 0, d <= 0x1p53, d == d.rounded(.towardZero) else { return nil }
+        return Int(exactly: d)
+    }
+
     /// Parses and checks a safetensors file.
     ///
     /// - Parameter source: the file name, for messages.
@@ -105,13 +114,17 @@ public struct SafetensorsFile: Sendable {
                   let shape = t["shape"] as? [Any], let offs = t["data_offsets"] as? [Any], offs.count == 2
             else { throw bad("entry '\(key)' lacks dtype, shape or data_offsets") }
             guard let dtype = SafetensorsDType(rawValue: dt) else { throw bad("tensor '\(key)' has unknown dtype '\(dt)'") }
-            let dims = shape.compactMap { ($0 as? NSNumber)?.intValue }
-            let o = offs.compactMap { ($0 as? NSNumber)?.intValue }
-            guard dims.count == shape.count, dims.allSatisfy({ $0 >= 0 }), o.count == 2, o[0] >= 0, o[1] >= o[0]
-            else { throw bad("tensor '\(key)' has a malformed shape or offsets") }
+            let dims = shape.compactMap(SafetensorsFile.size)
+            let o = offs.compactMap(SafetensorsFile.size)
+            guard dims.count == shape.count, o.count == 2, o[1] >= o[0]
+            else { throw bad("tensor '\(key)' has a malformed shape or offsets (sizes must be whole numbers from 0 to 2^53)") }
+            // Overflow-checked: a shape like [2^62, 2^62] names more bytes than any file holds.
+            guard let elements = SizeLimits.product(dims), let needed = SizeLimits.multiply(elements, dtype.size) else {
+                throw bad("tensor '\(key)' has shape \(dims), whose size overflows a 64-bit integer")
+            }
             let e = SafetensorsEntry(name: key, dtype: dtype, shape: dims, range: o[0]..<o[1])
-            guard e.range.count == e.count * dtype.size else {
-                throw bad("tensor '\(key)' spans \(e.range.count) bytes but shape \(dims) of \(dt) needs \(e.count * dtype.size)")
+            guard e.range.count == needed else {
+                throw bad("tensor '\(key)' spans \(e.range.count) bytes but shape \(dims) of \(dt) needs \(needed)")
             }
             entries.append(e)
         }
@@ -137,6 +150,7 @@ public struct SafetensorsFile: Sendable {
     ///
     /// - Throws: UserError when it is missing, unreadable or not valid safetensors.
     public init(path: String) throws {
+        try SizeLimits.checkFileFits(path)
         guard let data = FileManager.default.contents(atPath: path) else {
             throw UserError("\(path): cannot read the file (does it exist?)")
         }

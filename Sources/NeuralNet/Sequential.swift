@@ -50,7 +50,7 @@ public final class Sequential<Scalar: NNScalar> {
     /// the old ones are released. `gradients` must hold as many scalars as the current one.
     /// The buffers change identity: read `parameters` anew rather than keeping an old one
     /// (Trainer.run moves a data-parallel model into shared memory and back).
-    public func rebind(parameters newParameters: Buffer<Scalar>, gradients newGradients: Buffer<Scalar>, copyParameters: Bool = true) {
+    package func rebind(parameters newParameters: Buffer<Scalar>, gradients newGradients: Buffer<Scalar>, copyParameters: Bool = true) {
         precondition(newParameters.count == parameters.count && newGradients.count == gradients.count,
                      "rebind: buffers of \(newParameters.count)/\(newGradients.count) scalars for a model of \(parameters.count)/\(gradients.count)")
         if copyParameters && newParameters.pointer != parameters.pointer {
@@ -99,14 +99,14 @@ public final class Sequential<Scalar: NNScalar> {
     /// output) in `gradient` (each room for `capacity` samples), instead of the model's own
     /// buffers: the sufficient-factor exchange lets forward and backward write straight into
     /// memory the node's ranks share. Allocates nothing.
-    public func place(layer k: Int, output: UnsafeMutablePointer<Scalar>?, gradient: UnsafeMutablePointer<Scalar>?) {
+    package func place(layer k: Int, output: UnsafeMutablePointer<Scalar>?, gradient: UnsafeMutablePointer<Scalar>?) {
         precondition(capacity > 0, "reserve before place")
         if let output { activations[k] = output }
         if let gradient { deltas[k] = gradient }
     }
 
     /// Back to the model's own activation buffers (in place: no allocation).
-    public func usePrivateStorage() {
+    package func usePrivateStorage() {
         for k in layers.indices { activations[k] = activationStorage[k].pointer; deltas[k] = deltaStorage[k].pointer }
     }
 
@@ -142,13 +142,13 @@ public final class Sequential<Scalar: NNScalar> {
 
     /// The layers that own parameters are all `Linear` (an MLP or a linear classifier):
     /// then `backwardInputs` and each Linear's `weightGradient` can stand in for `backward`.
-    public var parametersAreAllLinear: Bool {
+    package var parametersAreAllLinear: Bool {
         layers.allSatisfy { $0.parameterCount == 0 || $0 is Linear<Scalar> }
     }
 
     /// Backpropagates `outputGradient` like `backward`, but leaves `gradients` alone: every
     /// layer's dL/d(output) is computed, no dL/dθ. Needs `parametersAreAllLinear`.
-    public func backwardInputs(_ x: UnsafePointer<Scalar>, batch: Int) {
+    package func backwardInputs(_ x: UnsafePointer<Scalar>, batch: Int) {
         for k in stride(from: layers.count - 1, through: 1, by: -1) {
             let dx = deltas[k - 1], dy = UnsafePointer(deltas[k])
             if let linear = layers[k] as? Linear<Scalar> {

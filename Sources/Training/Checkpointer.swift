@@ -29,9 +29,8 @@ public final class Checkpointer {
         self.comm = comm
         directory = config.checkpointDir
         if comm.rank == 0, let dir = directory {
-            do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-                throw UserError("--checkpoint-dir \(dir): cannot create the directory (\(error.localizedDescription))")
-            }
+            // Found now, before any training, rather than at the first checkpoint.
+            try prepareWritableDirectory(dir, what: "--checkpoint-dir \(dir)")
             // Leftovers of writes that a crash interrupted.
             for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.hasPrefix(".") && name.contains(".safetensors.tmp") {
                 try? FileManager.default.removeItem(atPath: (dir as NSString).appendingPathComponent(name))
@@ -93,7 +92,7 @@ public final class Checkpointer {
                         bytes = f.bytes; chosen = c.path
                         break
                     } catch let e as UserError {
-                        if e.message.contains("another model shape") {
+                        if e.kind == .modelMismatch {
                             throw UserError("\(e.message)\n--checkpoint-dir \(dir) holds checkpoints of another model; use a new directory for this model")
                         }
                         warn("warning: skipping checkpoint: \(e.message)")
@@ -167,23 +166,11 @@ public final class Checkpointer {
         if !changed.isEmpty { say("note: settings differ from the checkpoint's: \(changed.joined(separator: ", ")) (this run's values apply)") }
     }
 
-    /// Settings (by JSON field) that differ between a checkpoint's config and `current`,
-    /// ignoring where files go and how long to train.
+    /// Settings that differ between a checkpoint's config and `current`, ignoring where files
+    /// go and how long to train (the key table's `notedOnResume`).
     static func changedSettings(saved: String?, current: TrainConfig) -> [String] {
-        let ignored: Set<String> = ["metrics", "checkpointDir", "checkpointEvery", "keep", "resume", "initFrom", "epochs", "steps", "evalEvery", "data"]
-        guard let s = saved, let old = try? JSONSerialization.jsonObject(with: Data(s.utf8)) as? [String: Any],
-              let newData = try? JSONEncoder().encode(current),
-              let new = try? JSONSerialization.jsonObject(with: newData) as? [String: Any] else { return [] }
-        return Set(old.keys).union(new.keys).subtracting(ignored).sorted().filter { k in
-            switch (old[k], new[k]) {
-            case (nil, nil): return false
-            case (let a?, let b?): return canonical(a) != canonical(b)
-            default: return true
-            }
-        }
+        current.settingsChanged(fromCheckpointConfig: saved)
     }
-
-    private static func canonical(_ v: Any) -> Data? { try? JSONSerialization.data(withJSONObject: [v], options: [.sortedKeys]) }
 
     /// `--init FILE`: rank 0 loads the model tensors from a safetensors file, then broadcasts them.
     func initialize(_ trainer: Trainer, from path: String) throws {
@@ -238,7 +225,7 @@ public final class Checkpointer {
         func json<T: Encodable>(_ v: T) -> String { (try? String(decoding: enc.encode(v), as: UTF8.self)) ?? "" }
         return [
             "nntrain_version": nntrainLibraryVersion,
-            "config": json(config),
+            "config": config.checkpointConfigText,
             "model": config.model,
             "epoch": String(t.epoch),
             "step_in_epoch": String(t.stepInEpoch),
@@ -303,25 +290,3 @@ public final class Checkpointer {
 
 /// The library's version, recorded in checkpoints.
 public let nntrainLibraryVersion = "0.1.0"
-
-extension TrainConfig {
-    /// The configuration recorded in a checkpoint's `config` metadata; settings it lacks
-    /// (written by an older nntrain) keep their defaults.
-    ///
-    /// - Throws: UserError naming `source` when the text is missing or does not parse.
-    public init(checkpointConfig text: String?, source: String) throws {
-        self.init()
-        guard let text, let saved = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-            throw UserError("\(source): metadata 'config' is missing or not JSON")
-        }
-        guard let defaults = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(TrainConfig())) as? [String: Any] else {
-            throw UserError("cannot encode the default configuration")
-        }
-        let merged = defaults.merging(saved) { _, new in new }
-        do {
-            self = try JSONDecoder().decode(TrainConfig.self, from: JSONSerialization.data(withJSONObject: merged))
-        } catch {
-            throw UserError("\(source): metadata 'config' does not describe a configuration this nntrain understands (\(error))")
-        }
-    }
-}

@@ -1,120 +1,244 @@
-// ConfigKeys: the one table of configuration keys. A YAML file (`--config`) and the
-// command-line flags use the same names (`batch-size: 128` ⇔ `--batch-size 128`); both go
-// through `TrainConfig.set`, so a value is parsed and checked the same way wherever it comes from.
+// ConfigKeys: the one table of settings. Each setting is declared once, here (plus its
+// TrainConfig property, whose initial value is the default); the flags and their --help,
+// the YAML keys of `--config`, `set`, `validate`'s range checks, `fingerprintText` and a
+// checkpoint's `config` all come from this table. A YAML file and the command line use the
+// same names (`batch-size: 128` ⇔ `--batch-size 128`) and the same parser, so a value is
+// read and checked the same way wherever it comes from.
 import Foundation
 import NNCore
 import NeuralNet
+import NNData
 
 extension TrainConfig {
-    /// Every key `set` accepts, in the order `--help` lists them.
-    public static let keys: [String] = [
-        "dataset", "data", "model", "activation", "loss", "init", "optimizer", "lr", "momentum", "nesterov",
-        "weight-decay", "l2", "batch-size", "micro-batch", "epochs", "steps", "seed", "metrics",
-        "train-subset", "test-subset", "shuffle", "reduction", "exchange", "shards", "schedule", "milestones", "gamma",
-        "plateau-patience", "plateau-factor", "plateau-threshold", "plateau-cooldown", "plateau-monitor",
-        "min-lr", "warmup-steps", "scale-lr", "scale-base-batch", "eval-every", "log-every-steps", "csv-label-column", "csv-regression",
-        "checkpoint-dir", "checkpoint-every", "keep", "resume", "stall-timeout", "tensorboard",
+    /// Every setting, in the order `--help` lists them.
+    public static let settings: [Setting] = [
+        .value(\.dataset, "dataset", .oneOf(datasetNames), valueName: "name",
+               help: "fashion-mnist, idx (MNIST-format dir in --data), csv (--data FILE), or a synthetic set"),
+        .optional(\.data, "data", .text, valueName: "path",
+                  help: "Dataset directory (IDX) or CSV file (TRAIN.csv[,TEST.csv])",
+                  defaultHelp: "\(defaultFashionMNISTDirectory) for fashion-mnist", completion: .file(extensions: ["csv"]),
+                  notedOnResume: false),
+        .value(\.model, "model", .checked(expects: "a model spec") { _ = try ModelSpec(parsing: $0); return true }, valueName: "spec",
+               help: "linear, mlp:IN-H1-...-OUT, lenet5, lenet5-avg, lenet5-lc, or layers:conv:6x5p2,relu,maxpool:2,flatten,linear:N,..."),
+        .value(\.activation, "activation", .checked(expects: "one of \(Activation.allNames)") { Activation(parsing: $0) != nil },
+               valueName: "name", help: "Hidden-layer activation: \(Activation.allNames)"),
+        .value(\.loss, "loss", .checked(expects: "one of \(LossFunction.allNames)") { LossFunction(parsing: $0) != nil },
+               valueName: "name", help: "cross-entropy, squared (½‖y−f‖²), mse, bce"),
+        .custom("init", initCodec, get: { $0.initFrom.map(InitChoice.file) ?? .scheme($0.initScheme) },
+                set: { c, v in
+                    switch v {
+                    case .scheme(let s): c.initScheme = s; c.initFrom = nil
+                    case .file(let f): c.initFrom = f
+                    }
+                },
+                valueName: "scheme|file", help: "Weight initialization: \(InitScheme.allCases.map(\.rawValue).joined(separator: ", ")), or FILE.safetensors to start from its weights",
+                completion: .file(extensions: ["safetensors"])),
+        .value(\.optimizer, "optimizer", .choice, valueName: "name", help: "Optimizer"),
+        .value(\.lr, "lr", .double, valueName: "η", help: "Learning rate η",
+               check: SettingCheck("must be a positive number") { $0 > 0 }),
+        .value(\.momentum, "momentum", .double, valueName: "μ", help: "SGD momentum μ in [0, 1): v = μv + g; w −= ηv"),
+        .value(\.nesterov, "nesterov", .bool, valueName: "bool", help: "Nesterov momentum"),
+        .value(\.weightDecay, "weight-decay", .double, valueName: "wd", help: "PyTorch-style weight decay: g += wd·w"),
+        .value(\.l2, "l2", .double, valueName: "λ", help: "L2 regularization λ of J(θ) = λ‖θ‖² + loss",
+               check: SettingCheck("must be ≥ 0") { $0 >= 0 }),
+        .optional(\.batchSize, "batch-size", .int, none: "full", valueName: "n|full",
+                  help: "Global batch size over all ranks, or 'full' for full-batch gradient descent",
+                  check: SettingCheck("must be a positive integer or 'full'") { $0 > 0 }),
+        .value(\.microBatch, "micro-batch", .int, valueName: "n",
+               help: "Most samples pushed through the network at once; larger batches accumulate gradients", check: .positive),
+        .value(\.epochs, "epochs", .int, valueName: "n", help: "Epochs", check: .positive, notedOnResume: false),
+        .optional(\.steps, "steps", .int, valueName: "n", help: "Stop after this many optimizer steps", check: .positive,
+                  notedOnResume: false),
+        .value(\.seed, "seed", .uint64, valueName: "n", help: "Seed of initialization and shuffling"),
+        .optional(\.metrics, "metrics", .text, valueName: "file.jsonl", help: "Write metrics as JSON lines to this file",
+                  completion: .file(extensions: ["jsonl"]), fingerprinted: false, notedOnResume: false),
+        .optional(\.trainSubset, "train-subset", .int, none: "all", valueName: "n", help: "Use only the first N training samples",
+                  check: .positive),
+        .optional(\.testSubset, "test-subset", .int, none: "all", valueName: "n", help: "Use only the first N test samples",
+                  check: .positive),
+        .value(\.shuffle, "shuffle", .bool, valueName: "bool", help: "Shuffle every epoch"),
+        .value(\.reduction, "reduction", .choice, valueName: "mode",
+               help: "Gradient combination across ranks: fast (one float allreduce) or exact (bit-identical for any number of ranks)"),
+        .value(\.exchange, "exchange", .choice, valueName: "mode",
+               help: "How gradients move between ranks: shared (ranks of one node share memory: an MLP exchanges batch factors, else gradients are summed there; nodes allreduce), shared-gradients (always sum gradients there), factors (allgather every Linear layer's batch factors, no shared memory: what shared does across nodes of one rank each, layer by layer where a measured cost model finds it cheaper) or allreduce (one allreduce of the whole buffer)"),
+        .value(\.compress, "compress", compressionCodec, valueName: "codec",
+               help: "Lossy compression on the wire, sums in float32: none, bf16 or fp16 (allreduce and factor exchanges), powersgd:R (rank-R PowerSGD with error feedback, allreduce exchange); not with --reduction exact"),
+        .value(\.shards, "shards", .int, valueName: "n", help: "Logical shards per global batch in exact mode", check: .atLeast(1)),
+        .value(\.schedule, "schedule", .choice, valueName: "name", help: "Learning-rate schedule"),
+        .value(\.milestones, "milestones", .intList, valueName: "list", help: "Epochs at which step decay multiplies lr by gamma, e.g. 5,8"),
+        .value(\.gamma, "gamma", .double, valueName: "γ", help: "Decay factor of step and exponential schedules"),
+        .value(\.plateauPatience, "plateau-patience", .int, valueName: "n", help: "Epochs without improvement before reduce-on-plateau acts"),
+        .value(\.plateauFactor, "plateau-factor", .double, valueName: "f", help: "Factor reduce-on-plateau multiplies lr by"),
+        .value(\.plateauThreshold, "plateau-threshold", .double, valueName: "t", help: "Relative improvement that counts as better"),
+        .value(\.plateauCooldown, "plateau-cooldown", .int, valueName: "n", help: "Epochs to wait after a reduction"),
+        .value(\.plateauMonitor, "plateau-monitor", .oneOf(["train", "test"]), valueName: "which", help: "Loss that reduce-on-plateau watches"),
+        .value(\.minLR, "min-lr", .double, valueName: "η", help: "Floor of plateau and cosine schedules"),
+        .value(\.warmupSteps, "warmup-steps", .int, valueName: "n", help: "Linear warmup steps, composed with any schedule"),
+        .value(\.scaleLR, "scale-lr", .bool, valueName: "bool", help: "Linear scaling rule: lr × batch ÷ scale-base-batch"),
+        .value(\.scaleBaseBatch, "scale-base-batch", .int, valueName: "n", help: "Base batch of the linear scaling rule", check: .positive),
+        .value(\.evalEvery, "eval-every", .int, valueName: "n", help: "Evaluate on the test set every N epochs; 0 = at the end only",
+               check: .atLeast(0), notedOnResume: false),
+        .value(\.logEverySteps, "log-every-steps", .int, valueName: "n",
+               help: "Write a step metrics line every N optimizer steps; 0 = epoch lines only", check: .atLeast(0), notedOnResume: false),
+        .value(\.csvLabelColumn, "csv-label-column", .int, valueName: "i", help: "CSV column holding the label or target; negative counts from the end"),
+        .value(\.csvRegression, "csv-regression", .bool, valueName: "bool", help: "CSV targets are real numbers"),
+        .optional(\.checkpointDir, "checkpoint-dir", .text, valueName: "dir", help: "Write checkpoints (safetensors) into this directory",
+                  completion: .directory, notedOnResume: false),
+        .value(\.checkpointEvery, "checkpoint-every", checkpointIntervalCodec, valueName: "n|Ne",
+               help: "Checkpoint every N steps (500) or N epochs (1e); also at the end and on SIGTERM/SIGINT", notedOnResume: false),
+        .value(\.keep, "keep", .int, valueName: "k", help: "Checkpoints to keep in --checkpoint-dir; 0 keeps all",
+               check: .atLeast(0, " (0 keeps every checkpoint)"), notedOnResume: false),
+        .optional(\.resume, "resume", .text, valueName: "auto|path",
+                  help: "Resume from 'auto' (newest good checkpoint in --checkpoint-dir, else start fresh) or a checkpoint file",
+                  completion: .file(extensions: ["safetensors"]), fingerprinted: false, notedOnResume: false),
+        .value(\.stallTimeout, "stall-timeout", .double, valueName: "seconds",
+               help: "End the job when a collective makes no progress for this many seconds, naming the ranks that never arrived; 0 = off",
+               check: SettingCheck("must be ≥ 0 seconds (0: off)") { $0 >= 0 }, notedOnResume: false),
+        .optional(\.tensorboard, "tensorboard", .text, valueName: "dir", help: "Write TensorBoard event files into this directory",
+                  completion: .directory, fingerprinted: false, notedOnResume: false),
+        .optional(\.workers, "workers", .int, valueName: "n",
+                  help: "In-process workers for a run without mpirun (the single-node fallback); under mpirun use -np instead",
+                  defaultHelp: "1", check: .atLeast(1), fingerprinted: false, saved: false),
+        .optional(\.blasThreads, "blas-threads", .int, none: "auto", valueName: "n", help: "OpenBLAS threads per rank",
+                  defaultHelp: "OPENBLAS_NUM_THREADS, else cores ÷ ranks on this node", check: .atLeast(1),
+                  fingerprinted: false, saved: false),
+        .value(\.quiet, "quiet", .bool, help: "Print nothing but errors", isFlag: true, fingerprinted: false, saved: false),
     ]
 
-    /// Sets `key` from its text form.
+    /// Every key `set` accepts, in the order `--help` lists them.
+    public static let keys: [String] = settings.map(\.name)
+
+    /// The setting named `key`, if any.
+    public static func setting(_ key: String) -> Setting? { settingsByName[key] }
+    static let settingsByName: [String: Setting] = Dictionary(settings.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+
+    /// The datasets `--dataset` names.
+    public static let datasetNames = ["fashion-mnist", "idx", "mnist", "csv"] + Synthetic.names
+
+    /// Sets `key` from its text form, checking the value's form and range.
     ///
-    /// - Parameter source: where the value came from, for messages (e.g. "run.yaml" or "command line").
-    /// - Throws: UserError naming the source, key and value when the key is unknown or the value does not parse.
+    /// - Parameter source: where the value came from, for messages: a file ("run.yaml"), or the
+    ///   flag itself ("--lr"), which then names the key by itself.
+    /// - Throws: UserError naming the source, key and value when the key is unknown, the value
+    ///   does not parse, or it is out of range.
     public mutating func set(_ key: String, _ value: String, source: String = "command line") throws {
-        func bad(_ expected: String) -> UserError {
-            UserError("\(source): '\(key)' expects \(expected), got '\(value)'")
-        }
-        func int() throws -> Int { guard let v = Int(value) else { throw bad("an integer") }; return v }
-        func double() throws -> Double { guard let v = Double(value), v.isFinite else { throw bad("a number") }; return v }
-        func bool() throws -> Bool {
-            switch value.lowercased() { case "true", "yes", "1", "on": return true
-            case "false", "no", "0", "off": return false
-            default: throw bad("true or false") }
-        }
-        switch key {
-        case "dataset": dataset = value.lowercased()
-        case "data": data = value
-        case "model": _ = try ModelSpec(parsing: value); model = value
-        case "activation":
-            guard Activation(parsing: value) != nil else { throw bad("one of \(Activation.allNames)") }
-            activation = value
-        case "loss":
-            guard LossFunction(parsing: value) != nil else { throw bad("one of \(LossFunction.allNames)") }
-            loss = value
-        case "init":
-            // A scheme name, or a safetensors file of weights to start from.
-            if let v = InitScheme(rawValue: value.lowercased()) { initScheme = v; initFrom = nil }
-            else if value.hasSuffix(".safetensors") || FileManager.default.fileExists(atPath: value) { initFrom = value }
-            else { throw bad("one of pytorch, xavier, he, or a FILE.safetensors of weights") }
-        case "optimizer":
-            guard let v = OptimizerKind(rawValue: value.lowercased()) else { throw bad("sgd or adam") }
-            optimizer = v
-        case "lr": lr = try double()
-        case "momentum": momentum = try double()
-        case "nesterov": nesterov = try bool()
-        case "weight-decay": weightDecay = try double()
-        case "l2": l2 = try double()
-        case "batch-size":
-            if value.lowercased() == "full" { batchSize = nil } else { batchSize = try int() }
-        case "micro-batch": microBatch = try int()
-        case "epochs": epochs = try int()
-        case "steps": steps = try int()
-        case "seed":
-            guard let v = UInt64(value) else { throw bad("a non-negative integer") }
-            seed = v
-        case "metrics": metrics = value
-        case "train-subset": trainSubset = try int()
-        case "test-subset": testSubset = try int()
-        case "shuffle": shuffle = try bool()
-        case "reduction":
-            guard let v = Reduction(rawValue: value.lowercased()) else { throw bad("fast or exact") }
-            reduction = v
-        case "exchange":
-            guard let v = GradientExchange(rawValue: value.lowercased()) else { throw bad("shared, shared-gradients or allreduce") }
-            exchange = v
-        case "shards": shards = try int()
-        case "schedule":
-            guard let v = ScheduleKind(rawValue: value.lowercased()) else {
-                throw bad("one of \(ScheduleKind.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            schedule = v
-        case "milestones":
-            let parts = value.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard parts.allSatisfy({ $0 != nil }) else { throw bad("comma-separated epochs, e.g. 5,8") }
-            milestones = parts.map { $0! }
-        case "gamma": gamma = try double()
-        case "plateau-patience": plateauPatience = try int()
-        case "plateau-factor": plateauFactor = try double()
-        case "plateau-threshold": plateauThreshold = try double()
-        case "plateau-cooldown": plateauCooldown = try int()
-        case "plateau-monitor": plateauMonitor = value.lowercased()
-        case "min-lr": minLR = try double()
-        case "warmup-steps": warmupSteps = try int()
-        case "scale-lr": scaleLR = try bool()
-        case "scale-base-batch": scaleBaseBatch = try int()
-        case "eval-every": evalEvery = try int()
-        case "log-every-steps": logEverySteps = try int()
-        case "csv-label-column": csvLabelColumn = try int()
-        case "csv-regression": csvRegression = try bool()
-        case "checkpoint-dir": checkpointDir = value
-        case "checkpoint-every":
-            guard let v = CheckpointInterval(parsing: value) else { throw bad("N steps (e.g. 500) or N epochs (e.g. 1e)") }
-            checkpointEvery = v
-        case "keep": keep = try int()
-        case "resume":
-            guard !value.isEmpty else { throw bad("auto or a checkpoint path") }
-            resume = value
-        case "stall-timeout": stallTimeout = try double()
-        case "tensorboard":
-            guard !value.isEmpty else { throw bad("a directory") }
-            tensorboard = value
-        default:
+        guard let s = TrainConfig.setting(key) else {
             let near = TrainConfig.keys.min { editDistance($0, key) < editDistance($1, key) }
             let hint = near.map { editDistance($0, key) <= 3 ? " (did you mean '\($0)'?)" : "" } ?? ""
             throw UserError("\(source): unknown key '\(key)'\(hint)")
         }
+        let subject = source == "--\(key)" ? source : "\(source): '\(key)'"
+        do {
+            try s.assign(&self, value)
+        } catch is InvalidSettingText {
+            throw UserError("\(subject) expects \(s.expects), got '\(value)'")
+        } catch let v as Setting.Violation {
+            throw UserError("\(subject) \(v.requirement), got \(v.value)")
+        } catch let e as UserError {
+            throw UserError("\(subject): \(e.message)", kind: e.kind)
+        }
     }
+
+    /// The first range requirement a setting violates, named by its flag.
+    func checkRanges() throws {
+        for s in TrainConfig.settings {
+            if let v = s.violation(self) { throw UserError("--\(s.name) \(v.requirement), got \(v.value)") }
+        }
+    }
+
+    /// `key=value` lines of the settings that must agree across ranks (all but output paths
+    /// and this process's resources), in table order.
+    public var fingerprintText: String {
+        TrainConfig.settings.filter(\.fingerprinted).map { "\($0.name)=\($0.text(self))\n" }.joined()
+    }
+
+    /// The settings a checkpoint records, as key → text.
+    public var savedSettings: [String: String] {
+        Dictionary(uniqueKeysWithValues: TrainConfig.settings.filter(\.saved).map { ($0.name, $0.text(self)) })
+    }
+
+    /// A checkpoint's `config` metadata: a JSON object of the saved settings' texts, keyed as in YAML.
+    public var checkpointConfigText: String {
+        let data = (try? JSONSerialization.data(withJSONObject: savedSettings, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The configuration recorded in a checkpoint's `config` metadata; settings it lacks
+    /// (written by an older nntrain) keep their defaults. Reads both this form (keys as in YAML,
+    /// text values) and the one before the key table (JSON of the TrainConfig fields).
+    ///
+    /// - Throws: UserError naming `source` when the text is missing or does not parse, or a
+    ///   setting's value is bad.
+    public init(checkpointConfig text: String?, source: String) throws {
+        self.init()
+        guard let text, let saved = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+            throw UserError("\(source): metadata 'config' is missing or not JSON")
+        }
+        if saved["microBatch"] != nil || saved["initScheme"] != nil {
+            self = try TrainConfig(legacyCheckpointConfig: saved, source: source)
+            return
+        }
+        for key in saved.keys.sorted() {
+            guard let value = saved[key] as? String else {
+                throw UserError("\(source): metadata 'config': '\(key)' is not a text value")
+            }
+            try set(key, value, source: "\(source) (metadata 'config')")
+        }
+    }
+
+    /// Checkpoints written before the key table: the Codable JSON of TrainConfig, merged over the defaults.
+    init(legacyCheckpointConfig saved: [String: Any], source: String) throws {
+        guard let defaults = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(TrainConfig())) as? [String: Any] else {
+            throw UserError("cannot encode the default configuration")
+        }
+        let merged = defaults.merging(saved) { _, new in new }
+        do {
+            self = try JSONDecoder().decode(TrainConfig.self, from: JSONSerialization.data(withJSONObject: merged))
+        } catch {
+            throw UserError("\(source): metadata 'config' does not describe a configuration this nntrain understands (\(error))")
+        }
+    }
+
+    /// Settings that differ between a checkpoint's `config` and this configuration, leaving out
+    /// those a resumed run may change (output paths, length of the run, resources).
+    public func settingsChanged(fromCheckpointConfig text: String?) -> [String] {
+        guard let old = try? TrainConfig(checkpointConfig: text, source: "checkpoint") else { return [] }
+        return TrainConfig.settings.filter { $0.saved && $0.notedOnResume && $0.text(old) != $0.text(self) }.map(\.name)
+    }
+
+    /// How to run: in-process workers, BLAS threads, quiet.
+    public var plan: RunPlan { RunPlan(workers: workers, blasThreads: blasThreads, quiet: quiet) }
 }
+
+/// `--init`: a scheme name, or a safetensors file of weights to start from.
+enum InitChoice {
+    case scheme(InitScheme)
+    case file(String)
+}
+
+let initCodec = SettingCodec<InitChoice>(
+    expects: "one of \(InitScheme.allCases.map(\.rawValue).joined(separator: ", ")), or a FILE.safetensors of weights",
+    parse: { text in
+        if let s = InitScheme(rawValue: text.trimmed.lowercased()) { return .scheme(s) }
+        guard text.hasSuffix(".safetensors") || FileManager.default.fileExists(atPath: text) else { throw InvalidSettingText() }
+        return .file(text)
+    },
+    format: { v in
+        switch v {
+        case .scheme(let s): s.rawValue
+        case .file(let f): f
+        }
+    })
+
+let checkpointIntervalCodec = SettingCodec<CheckpointInterval>(
+    expects: "N steps (e.g. 500) or N epochs (e.g. 1e)",
+    parse: { guard let v = CheckpointInterval(parsing: $0) else { throw InvalidSettingText() }; return v },
+    format: { $0.description })
+
+let compressionCodec = SettingCodec<Compression>(
+    expects: Compression.choices,
+    parse: { guard let v = Compression(parsing: $0.trimmed) else { throw InvalidSettingText() }; return v },
+    format: { $0.description })
 
 /// Levenshtein distance, for "did you mean" hints.
 func editDistance(_ a: String, _ b: String) -> Int {

@@ -17,6 +17,13 @@ public struct RunPlan: Sendable {
     /// Pin OpenBLAS to one thread per rank: its multi-threaded products partition the work by
     /// thread count, which changes rounding; exact reduction needs the same bits everywhere.
     public var singleThreadedBLAS = false
+    /// Seconds a collective may make no progress before the job ends naming the ranks that
+    /// never arrived (`--stall-timeout`); 0 = no watchdog. `train` sets it from the config.
+    public var stallTimeout = 0.0
+    /// A barrier before each gradient allreduce, so that comm_wait_seconds separates waiting
+    /// for the slowest rank from the allreduce (bench/bench.py; the CLI sets it from
+    /// NNTRAIN_SYNC_BEFORE_ALLREDUCE=1; rank 0's value holds for all ranks).
+    public var syncBeforeAllreduce = false
     public init(workers: Int? = nil, blasThreads: Int? = nil, quiet: Bool = false) {
         self.workers = workers; self.blasThreads = blasThreads; self.quiet = quiet
     }
@@ -35,11 +42,20 @@ public enum World {
     /// Held for the whole of a `runOnRanks`.
     static let runLock = NSLock()
 
-    /// Initializes MPI once if this process runs under mpirun.
-    public static func mpiIfLaunched() throws -> MPICommunicator? {
+    /// The number of ranks mpirun started (read from its environment, without initializing
+    /// MPI), or nil when this process was not started by mpirun. For clients that plan their
+    /// work by the job's size (the scaling experiment) without importing MPICollectives.
+    public static var launchedSize: Int? {
+        guard MPICommunicator.launchedByMPI else { return nil }
+        return Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] ?? "1") ?? 1
+    }
+
+    /// Initializes MPI once if this process runs under mpirun (with MPI_THREAD_MULTIPLE
+    /// when a stall watchdog is to run).
+    public static func mpiIfLaunched(forStallWatchdog: Bool = false) throws -> MPICommunicator? {
         if let m = mpi { return m }
         guard MPICommunicator.launchedByMPI else { return nil }
-        let m = try MPICommunicator()
+        let m = try MPICommunicator(forStallWatchdog: forStallWatchdog)
         mpi = m
         return m
     }
@@ -49,14 +65,27 @@ public enum World {
 /// on `workers` threads. The first failure (by any rank) is rethrown; under MPI it ends the
 /// job through MPI_Abort with its message.
 ///
+/// With `plan.stallTimeout` > 0, a collective that makes no progress for that long ends the
+/// whole job (exit status `StallError.exitCode`) with a message naming the ranks that never
+/// arrived: under MPI from the watchdog thread through MPI_Abort; with in-process workers the
+/// waiting workers throw `StallError` and, since the stalled worker's thread cannot be
+/// stopped, this function prints the message and exits the process.
+///
 /// Runs in one process are serialized: OpenBLAS's thread count is process-wide, and two runs
 /// setting it differently at once (e.g. concurrent tests) would change each other's rounding.
 public func runOnRanks<R>(_ plan: RunPlan, _ body: @escaping (Communicator) throws -> R) throws -> R {
     World.runLock.lock()
     defer { World.runLock.unlock() }
-    if let mpi = try World.mpiIfLaunched() {
+    if let mpi = try World.mpiIfLaunched(forStallWatchdog: plan.stallTimeout > 0) {
         if plan.workers != nil {
             throw UserError("--workers is for runs without mpirun; under mpirun the number of ranks is mpirun's -np (\(mpi.size) here)")
+        }
+        do {
+            if let note = try mpi.startStallWatchdog(timeout: plan.stallTimeout), mpi.rank == 0, !plan.quiet {
+                FileHandle.standardError.write(Data("nntrain: note: \(note)\n".utf8))
+            }
+        } catch {
+            mpi.abort(String(describing: error), code: 1)
         }
         BLASThreads.set(plan.singleThreadedBLAS ? 1 : blasThreadsPerRank(flag: plan.blasThreads, localRanks: MPICommunicator.localSize))
         do {
@@ -69,7 +98,7 @@ public func runOnRanks<R>(_ plan: RunPlan, _ body: @escaping (Communicator) thro
     guard n >= 1, n <= 256 else { throw UserError("--workers must be between 1 and 256, got \(n)") }
     BLASThreads.set(plan.singleThreadedBLAS ? 1 : blasThreadsPerRank(flag: plan.blasThreads, localRanks: n))
     if n == 1 { return try body(SingleCommunicator()) }
-    let group = ThreadGroup(size: n)
+    let group = ThreadGroup(size: n, stallTimeout: plan.stallTimeout)
     let comms = group.communicators()
     let box = WorkerOutcomes<R>(count: n)
     var threads: [Thread] = []
@@ -89,8 +118,21 @@ public func runOnRanks<R>(_ plan: RunPlan, _ body: @escaping (Communicator) thro
         threads.append(t)
         t.start()
     }
-    done.wait()
+    while done.wait(timeout: .now() + 0.25) == .timedOut {
+        guard let stall = group.stall else { continue }
+        // The workers that were waiting throw at once; the stalled ones may never return.
+        let deadline = Date().addingTimeInterval(5)
+        while box.finished < n - stall.missing.count && Date() < deadline { usleep(10_000) }
+        endJob(stall)
+    }
+    if let stall = group.stall { endJob(stall) }
     return try box.result()
+}
+
+/// Ends an in-process job that stalled, as MPI_Abort ends an MPI one.
+private func endJob(_ stall: StallError) -> Never {
+    FileHandle.standardError.write(Data("nntrain: error: \(stall)\n".utf8))
+    exit(StallError.exitCode)
 }
 
 /// The results of in-process workers, filled from their threads.
@@ -98,11 +140,15 @@ final class WorkerOutcomes<R>: @unchecked Sendable {
     private let lock = NSLock()
     private var results: [R?]
     private var firstError: Error?
+    private var done = 0
     init(count: Int) { results = Array(repeating: nil, count: count) }
-    func succeed(_ rank: Int, _ value: R) { lock.lock(); results[rank] = value; lock.unlock() }
+    func succeed(_ rank: Int, _ value: R) { lock.lock(); results[rank] = value; done += 1; lock.unlock() }
+    /// Workers that have returned or thrown.
+    var finished: Int { lock.lock(); defer { lock.unlock() }; return done }
     /// Keeps the original failure, not the "another worker failed" that it causes in the others.
     func fail(_ error: Error) {
         lock.lock(); defer { lock.unlock() }
+        done += 1
         if firstError == nil || (firstError is CommunicatorError && !(error is CommunicatorError)) { firstError = error }
     }
     func result() throws -> R {
@@ -117,10 +163,13 @@ public func train(_ config: TrainConfig, plan: RunPlan, configure: ((Trainer) th
     try config.validate()
     var plan = plan
     if config.reduction == .exact { plan.singleThreadedBLAS = true }
+    plan.stallTimeout = config.stallTimeout
     // Data is loaded once per process and shared (read-only) by its worker threads.
     let cache = DataCache()
     return try runOnRanks(plan) { comm in
-        try train(config: config, data: cache.load(config), comm: comm, quiet: plan.quiet, configure: configure)
+        // Loading is work each rank does alone (one may finish long before another): not a stall.
+        try train(config: config, data: comm.stallWatch.alone { try cache.load(config) }, comm: comm, quiet: plan.quiet,
+                  syncBeforeAllreduce: plan.syncBeforeAllreduce, configure: configure)
     }
 }
 
@@ -131,9 +180,10 @@ public func train(_ config: TrainConfig, plan: RunPlan, configure: ((Trainer) th
 /// - Parameter configure: called on every rank before training (hooks, e.g. a StepLogger).
 /// - Throws: UserError (bad configuration, divergence), CommunicatorError.
 public func train(config: TrainConfig, data: DataSplit, comm: Communicator, quiet: Bool = false,
-                  configure: ((Trainer) throws -> Void)? = nil) throws -> DoneMetrics {
-    let trainer = try Trainer(config: config, data: data, comm: comm)
-    try trainer.verifyFingerprints()
+                  syncBeforeAllreduce: Bool = false, configure: ((Trainer) throws -> Void)? = nil) throws -> DoneMetrics {
+    try verifyRanksAgree(config: config, data: data, comm: comm)
+    try checkModelMemory(config: config, data: data)
+    let trainer = try Trainer(config: config, data: data, comm: comm, syncBeforeAllreduce: syncBeforeAllreduce)
     var reporter: ConsoleReporter?
     if comm.rank == 0 {
         reporter = try ConsoleReporter(metricsPath: config.metrics, epochs: config.epochs, quiet: quiet,
@@ -147,14 +197,23 @@ public func train(config: TrainConfig, data: DataSplit, comm: Communicator, quie
     let checkpointer = try Checkpointer(config: config, comm: comm)
     checkpointer.reporter = reporter
     try checkpointer.prepare(trainer)
-    trainer.afterStep = { try checkpointer.afterStep($0, epochEnded: $1) }
+    // A checkpoint write is work rank 0 does alone while the others wait: not a stall.
+    trainer.afterStep = { t, ended in try comm.stallWatch.alone { try checkpointer.afterStep(t, epochEnded: ended) } }
+    // --tensorboard: rank 0's second sink, after prepare so a resumed run knows its step.
+    var tee: ReporterTee?
+    if let console = reporter, let dir = config.tensorboard {
+        let board = try TensorBoardWriter(directory: dir, resumedAt: config.resume != nil ? trainer.globalStep : nil)
+        tee = ReporterTee([console, board])
+        trainer.reporter = tee
+    }
     try configure?(trainer)
     var logger: StepLogger?
     if config.logEverySteps > 0 {
         logger = StepLogger(trainer: trainer, policy: StepLogPolicy(every: config.logEverySteps))
         try logger!.begin()
     }
-    defer { _ = logger }
+    // The trainer holds its reporter weakly; these locals keep them for the whole run.
+    defer { withExtendedLifetime((logger, tee, reporter)) {} }
     return try trainer.run()
 }
 

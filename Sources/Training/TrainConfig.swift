@@ -1,5 +1,7 @@
 // TrainConfig: everything that defines a training run. The CLI fills it from defaults,
-// then a YAML file, then flags; the trainer only reads it.
+// then a YAML file, then flags; the trainer only reads it. Each property is a setting of the
+// key table (ConfigKeys.swift), which gives its name, text form, help and checks; the
+// property's initial value is the setting's default.
 import Foundation
 import NNCore
 import NeuralNet
@@ -20,12 +22,69 @@ public enum GradientExchange: String, Sendable, Codable, CaseIterable {
     /// gradients) are fewer than its weights, they exchange those factors and each computes
     /// its rows of the weight gradient over the node's whole batch; otherwise they sum each
     /// other's gradients, each its own share (`shared-gradients`). Nodes meet in an
-    /// MPI_Allreduce of each share. Falls back to `allreduce` where ranks share no memory.
+    /// MPI_Allreduce of each share. Where ranks share no memory (one rank per node), an MLP
+    /// allgathers factors across nodes where that pays (`factors`), else `allreduce`.
     case shared
     /// As `shared`, always summing gradients (never factors).
     case sharedGradients = "shared-gradients"
+    /// Every rank allgathers the batch factors of every Linear layer where that moves fewer
+    /// bytes than allreducing its gradient, and forms the weight gradients of the global batch
+    /// itself; no shared memory. What `shared` does across nodes of one rank each.
+    case factors
     /// One MPI_Allreduce (or the workers' equivalent) of the whole gradient buffer per step.
     case allreduce
+}
+
+/// Lossy compression of what crosses ranks (`--compress`); sums stay in Float.
+public enum Compression: Sendable, Codable, Equatable, CustomStringConvertible {
+    /// Float32 on the wire.
+    case none
+    /// bfloat16: Float32's exponent range, 8 bits of mantissa (round to nearest even).
+    case bf16
+    /// IEEE half precision: 11 bits of mantissa, values up to 65,504.
+    case fp16
+    /// PowerSGD (Vogels et al. 2019): each large weight gradient as a rank-R product P·Qᵀ,
+    /// one power iteration per step, with error feedback.
+    case powerSGD(rank: Int)
+
+    /// The forms `--compress` takes.
+    public static let choices = "none, bf16, fp16 or powersgd:R (R ≥ 1)"
+
+    /// Parses "none", "bf16", "fp16", "powersgd:4".
+    public init?(parsing text: String) {
+        let t = text.lowercased()
+        switch t {
+        case "none": self = .none
+        case "bf16": self = .bf16
+        case "fp16": self = .fp16
+        default:
+            guard t.hasPrefix("powersgd:"), let r = Int(t.dropFirst("powersgd:".count)), r >= 1, r <= 1024 else { return nil }
+            self = .powerSGD(rank: r)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .none: "none"
+        case .bf16: "bf16"
+        case .fp16: "fp16"
+        case .powerSGD(let r): "powersgd:\(r)"
+        }
+    }
+
+    /// Encoded as its text form, as in a YAML file.
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let v = Compression(parsing: text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad compression '\(text)'"))
+        }
+        self = v
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
 }
 
 /// The configuration of one training run.
@@ -58,6 +117,8 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var shuffle = true
     public var reduction = Reduction.fast
     public var exchange = GradientExchange.shared
+    /// Lossy compression of gradients and factors on the wire (fast mode only).
+    public var compress = Compression.none
     /// Logical shards per global batch in exact mode (independent of the number of ranks).
     public var shards = 4
     public var schedule = ScheduleKind.cosine
@@ -93,31 +154,31 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var stallTimeout = 300.0
     /// Directory for TensorBoard event files (nil: none are written).
     public var tensorboard: String? = nil
+    /// In-process workers (single-node fallback); nil = 1, or the MPI world under mpirun.
+    public var workers: Int? = nil
+    /// OpenBLAS threads per rank; nil = OPENBLAS_NUM_THREADS, else cores ÷ ranks on this node.
+    public var blasThreads: Int? = nil
+    /// Print nothing but errors.
+    public var quiet = false
 
     public init() {}
 
-    /// Throws a UserError naming the first out-of-range value.
+    /// Throws a UserError naming the first out-of-range value (the table's range checks, then
+    /// the settings that depend on each other).
     public func validate() throws {
-        guard lr > 0, lr.isFinite else { throw UserError("--lr must be a positive number, got \(lr)") }
-        if let b = batchSize { guard b > 0 else { throw UserError("--batch-size must be a positive integer or 'full', got \(b)") } }
-        guard microBatch > 0 else { throw UserError("--micro-batch must be > 0, got \(microBatch)") }
-        guard epochs > 0 else { throw UserError("--epochs must be > 0, got \(epochs)") }
-        if let s = steps { guard s > 0 else { throw UserError("--steps must be > 0, got \(s)") } }
-        guard l2 >= 0, l2.isFinite else { throw UserError("--l2 must be ≥ 0, got \(l2)") }
-        guard shards >= 1 else { throw UserError("--shards must be ≥ 1, got \(shards)") }
-        if let t = trainSubset { guard t > 0 else { throw UserError("--train-subset must be > 0, got \(t)") } }
-        if let t = testSubset { guard t > 0 else { throw UserError("--test-subset must be > 0, got \(t)") } }
-        guard evalEvery >= 0 else { throw UserError("--eval-every must be ≥ 0, got \(evalEvery)") }
-        guard keep >= 0 else { throw UserError("--keep must be ≥ 0 (0 keeps every checkpoint), got \(keep)") }
+        try checkRanges()
         if resume == "auto" && checkpointDir == nil {
             throw UserError("--resume auto looks for checkpoints in --checkpoint-dir; give --checkpoint-dir DIR (or --resume PATH)")
         }
         if resume != nil && initFrom != nil {
             throw UserError("--resume and --init FILE exclude each other: --resume continues a run, --init starts a new one from given weights")
         }
-        guard stallTimeout >= 0, stallTimeout.isFinite else { throw UserError("--stall-timeout must be ≥ 0 seconds (0: off), got \(stallTimeout)") }
-        guard logEverySteps >= 0 else { throw UserError("--log-every-steps must be ≥ 0, got \(logEverySteps)") }
-        guard scaleBaseBatch > 0 else { throw UserError("--scale-base-batch must be > 0") }
+        if dataset == "csv", let d = data, d.split(separator: ",", omittingEmptySubsequences: false).count > 2 {
+            throw UserError("--data for --dataset csv is TRAIN.csv or TRAIN.csv,TEST.csv, got \(d.split(separator: ",", omittingEmptySubsequences: false).count) paths in '\(d)'")
+        }
+        if compress != .none && reduction == .exact {
+            throw UserError("--compress \(compress) rounds what the ranks send, and --reduction exact promises the same bits for any number of ranks: use one or the other (--compress none with exact)")
+        }
         guard Activation(parsing: activation) != nil else {
             throw UserError("unknown activation '\(activation)'; use one of \(Activation.allNames)")
         }
@@ -147,16 +208,6 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         return s
     }
 
-    /// A canonical text of the settings that must agree across ranks (everything but output paths).
-    public var fingerprintText: String {
-        var c = self
-        c.metrics = nil
-        c.resume = nil
-        c.tensorboard = nil
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        return (try? String(decoding: enc.encode(c), as: UTF8.self)) ?? ""
-    }
 }
 
 /// How often a checkpoint is written: every N optimizer steps or every N epochs.

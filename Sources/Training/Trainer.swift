@@ -1,6 +1,6 @@
-// Trainer: the training loop of one rank. Every rank runs the same loop; the only thing
-// that crosses ranks inside a step is ONE allreduce of the gradient buffer, which carries
-// the loss sum, the sample count and the stop flag in its tail (docs/architecture.md).
+// Trainer: the training loop of one rank. Every rank runs the same loop; what crosses ranks
+// inside a step is the business of one ExchangeStrategy (Exchange/), chosen once per run
+// (docs/architecture.md): local pass → exchange → one finite check → optimizer step.
 import Collectives
 import Foundation
 import NNCore
@@ -14,12 +14,6 @@ public protocol TrainingReporter: AnyObject {
     func epoch(_ m: EpochMetrics)
     func done(_ m: DoneMetrics)
     func message(_ text: String)
-}
-
-/// Slots after the gradients in the reduced buffer.
-enum Tail {
-    static let lossSum = 0, count = 1, stop = 2, overflow = 3
-    static let size = 4
 }
 
 /// The training loop of one rank.
@@ -51,36 +45,28 @@ public final class Trainer {
     public private(set) var stopped = false
 
     let parameterCount: Int
-    let inputSize: Int
-    let xBuffer: Buffer<Float>
-    let labelBuffer: Buffer<Int32>
-    let targetBuffer: Buffer<Float>
-    let indexBuffer: Buffer<Int32>
-    let exactAccumulator: Buffer<Int64>?
+    /// This rank's forward and backward (buffers for one micro-batch).
+    let pass: LocalPass
+    /// How this run's steps combine gradients; the plain allreduce outside `run`.
+    var exchange: ExchangeStrategy
+    /// What the strategies are made from (see `ExchangeStrategies.make`).
+    let exchangeContext: ExchangeContext
     let evalScratch: Buffer<Int64>
-    var computeSeconds = 0.0
-    var commSeconds = 0.0
-    var commWaitSeconds = 0.0
-    /// NNTRAIN_SYNC_BEFORE_ALLREDUCE=1 (rank 0's environment decides for all ranks, since
-    /// mpirun does not forward it to other hosts): a barrier before the gradient allreduce, so
-    /// that comm_wait_seconds separates waiting for the slowest rank from the allreduce itself
-    /// (bench/bench.py allreduce). Costs one barrier per step; off by default.
-    let syncBeforeAllreduce: Bool
-    /// Set while `run` trains with `--exchange shared` (Trainer+SharedExchange.swift).
-    var shared: SharedExchange?
+    /// Time of this epoch's steps, by phase.
+    var clock = StepClock()
 
-    /// 2⁴⁰: exact mode's fixed-point scale. Gradient values are rounded to multiples of 2⁻⁴⁰
-    /// (≈ 9·10⁻¹³) and summed as Int64, which is associative: any grouping, any rank count,
-    /// the same bits. Totals must stay below 2⁶² / shards (checked: overflow stops the run).
-    static let fixedScale = 0x1p40
+    /// 2³²: the fixed-point scale of evaluation sums.
     static let evalScale = 0x1p32
     /// Samples per evaluation chunk: a fixed grid, so evaluation sums do not depend on ranks.
     static let evalChunk = 1000
 
     /// Builds the model (rank 0's initial parameters are broadcast to all), optimizer and sampler.
     ///
+    /// - Parameter syncBeforeAllreduce: a barrier before each allreduce, so that
+    ///   comm_wait_seconds separates waiting for the slowest rank from the allreduce itself
+    ///   (bench/bench.py allreduce); rank 0's value holds for all ranks.
     /// - Throws: UserError for an unusable configuration, CommunicatorError from collectives.
-    public init(config: TrainConfig, data: DataSplit, comm: Communicator) throws {
+    public init(config: TrainConfig, data: DataSplit, comm: Communicator, syncBeforeAllreduce: Bool = false) throws {
         try config.validate()
         self.config = config
         self.comm = comm
@@ -103,12 +89,10 @@ public final class Trainer {
         model = try spec.build(Float.self, inputShape: train.sampleShape, outputs: outputs,
                                activation: Activation(parsing: config.activation)!, gradientTail: Tail.size)
         parameterCount = model.parameterCount
-        inputSize = model.inputSize
         var rng = RNG(seed: config.seed)
         model.initialize(config.initScheme, rng: &rng)
         try comm.broadcast(UnsafeMutableRawBufferPointer(model.parameters.buffer), root: 0)
-        let sync = ProcessInfo.processInfo.environment["NNTRAIN_SYNC_BEFORE_ALLREDUCE"] == "1"
-        syncBeforeAllreduce = try comm.broadcast(sync ? 1 : 0, root: 0) == 1
+        let sync = try comm.broadcast(syncBeforeAllreduce ? 1 : 0, root: 0) == 1
 
         optimizer = Optimizer(config.optimizerConfig, parameterCount: parameterCount)
         globalBatch = min(config.batchSize ?? train.count, train.count)
@@ -121,203 +105,44 @@ public final class Trainer {
         // Activations are sized for the training batch (at most --micro-batch rows); evaluation
         // walks its fixed 1,000-sample chunks in pieces of this size, so it needs no more memory.
         let micro = min(config.microBatch, globalBatch)
-        xBuffer = Buffer(count: micro * inputSize)
-        labelBuffer = Buffer(count: micro)
-        targetBuffer = Buffer(count: micro * max(outputs, 1))
-        indexBuffer = Buffer(count: micro)
-        exactAccumulator = config.reduction == .exact ? Buffer(count: parameterCount + Tail.size) : nil
+        pass = LocalPass(model: model, loss: lossFn, sampler: sampler, train: train, outputs: outputs, micro: micro)
         evalScratch = Buffer(count: 4)
         model.reserve(batch: min(micro, max(globalBatch, 1)))
-    }
-
-    /// Checks that every rank has the same configuration, model shape and data; throws
-    /// a UserError naming the ranks that differ.
-    public func verifyFingerprints() throws {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ s: String) { for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 } }
-        mix(config.fingerprintText)
-        mix(model.namedTensors.map { "\($0.name)\($0.shape)" }.joined())
-        h ^= data.train.checksum &* 31
-        h ^= data.test.checksum &* 17
-        let all = try comm.allGather(h)
-        let differing = all.indices.filter { all[$0] != all[0] }
-        if !differing.isEmpty {
-            throw UserError("ranks disagree on configuration, model or data: rank(s) \(differing.map(String.init).joined(separator: ", ")) differ from rank 0 (check that every host has the same dataset files and nntrain arguments)")
-        }
+        exchangeContext = ExchangeContext(config: config, comm: comm, model: model, optimizer: optimizer,
+                                          globalBatch: globalBatch, microBatch: micro, syncBeforeAllreduce: sync)
+        exchange = ExchangeStrategies.allreduce(exchangeContext)
     }
 
     @inline(__always) static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 
-    /// Computes the sum-gradient (scaled by `scale`) of the samples at sampler positions
-    /// `positions`, into model.gradients[0..<P]; returns the loss sum. Empty: zero gradient.
-    func gradient(positions: Range<Int>, scale: Float) -> Double {
-        let P = parameterCount
-        if positions.isEmpty {
-            model.gradients.pointer.update(repeating: 0, count: P)
-            return 0
-        }
-        let micro = xBuffer.count / inputSize
-        var lossSum = 0.0
-        var first = true
-        var lo = positions.lowerBound
-        while lo < positions.upperBound {
-            let n = min(micro, positions.upperBound - lo)
-            lossSum += forwardAndLoss(lo..<lo + n, into: xBuffer.pointer, scale: scale)
-            // Every micro-batch accumulates into a zeroed buffer: memset is ~2× faster than
-            // OpenBLAS 0.3.21's beta=0 pass over C (sgemm_beta), and the bits are the same.
-            if first { model.gradients.pointer.update(repeating: 0, count: P) }
-            model.backward(xBuffer.pointer, batch: n, accumulate: true)
-            first = false
-            lo += n
-        }
-        return lossSum
-    }
-
-    /// Gathers the samples at sampler positions `positions` (at most one micro-batch) into x,
-    /// runs the model on them and leaves scale · dL/dz in `model.outputGradient`; returns the
-    /// loss sum.
-    func forwardAndLoss(_ positions: Range<Int>, into x: UnsafeMutablePointer<Float>, scale: Float) -> Double {
-        let n = positions.count
-        indexBuffer.pointer.update(from: sampler.order.pointer + positions.lowerBound, count: n)
-        data.train.gather(indexBuffer.pointer, count: n, into: x, labels: labelBuffer.pointer, targets: targetBuffer.pointer)
-        let z = model.forward(x, batch: n)
-        return loss.evaluate(z, targets: Targets(labels: labelBuffer.pointer, values: targetBuffer.pointer),
-                             batch: n, outputs: outputs, dz: model.outputGradient, scale: scale)
-    }
-
     /// Runs one optimizer step on global batch `stepInEpoch` of `epoch`.
-    /// - Returns: the mean loss of the global batch.
+    /// - Returns: the mean loss of the global batch (plus λ‖θ‖²).
+    /// - Throws: UserError (`.diverged`) when the loss or the gradient is not finite.
     public func step() throws -> Double {
         sampler.setEpoch(epoch)
-        let range = sampler.batchRange(stepInEpoch)
-        let count = range.count
-        let P = parameterCount
-        let g = model.gradients.pointer
-        let scale = 1 / Float(count)
-        let stopLocal = stopRequested()
-        var t0 = Trainer.now()
-        var lossSum: Double
-        var globalStop: Bool
-        if let acc = exactAccumulator {
-            // The Int64 sums go to this rank's shared slot when the node's ranks share memory.
-            let a = shared.map { $0.memory.slotInt64($0.memory.localRank) } ?? acc.pointer
-            a.update(repeating: 0, count: P + Tail.size)
-            let S = config.shards
-            let mine = Sampler.slice(0..<S, part: comm.rank, of: comm.size)
-            let limit = 0x1p62 / Double(S)
-            // |x.rounded()| < limit ⇔ |x + copysign(½⁻, x)| < ⌈limit⌉ (see below).
-            let bound = limit.rounded(.up)
-            var overflow = false
-            for j in mine {
-                let shard = Sampler.slice(range, part: j, of: S)
-                let l = gradient(positions: shard, scale: scale)
-                for i in 0..<P {
-                    // Int64(y) truncates y = x + copysign(0.5⁻, x), 0.5⁻ = 0.5 − 2⁻⁵⁴: that is
-                    // x.rounded() (half away from zero) for every finite double, without the
-                    // libm round() call that took a third of an exact-mode step.
-                    let x = Double(g[i]) * Trainer.fixedScale
-                    let y = x + Double(signOf: x, magnitudeOf: 0x1.fffffffffffffp-2)
-                    if !(abs(y) < bound) { overflow = true; break }
-                    a[i] &+= Int64(y)
-                }
-                let lv = (l * Trainer.fixedScale).rounded()
-                if !(abs(lv) < limit) { overflow = true } else { a[P + Tail.lossSum] &+= Int64(lv) }
-            }
-            a[P + Tail.count] = Int64(mineCount(range, mine))
-            a[P + Tail.stop] = stopLocal ? 1 : 0
-            a[P + Tail.overflow] = overflow ? 1 : 0
-            let t1 = Trainer.now(); computeSeconds += t1 - t0; t0 = t1
-            if let sh = shared {
-                // Σθ² in one order over all parameters on every rank, as the allreduce path
-                // does (the same bits), and now: from barrier B on, other ranks update θ.
-                var sq: Float = 0
-                if config.l2 > 0 {
-                    let w = model.parameters.pointer
-                    for i in 0..<P { sq += w[i] * w[i] }
-                }
-                let r = try sharedReduceExact(sh)
-                commSeconds += Trainer.now() - t0; t0 = Trainer.now()
-                precondition(r.count == count, "exact reduction lost samples")
-                let meanLoss = r.lossSum / Double(count) + (config.l2 > 0 ? config.l2 * Double(sq) : 0)
-                return try sharedUpdate(sh, meanLoss: meanLoss, finite: r.finite, count: count, stop: r.stop, t0: t0)
-            }
-            try comm.allReduceSum(acc.buffer)
-            commSeconds += Trainer.now() - t0; t0 = Trainer.now()
-            let inv = 1 / Trainer.fixedScale
-            for i in 0..<P { g[i] = Float(Double(a[i]) * inv) }
-            lossSum = a[P + Tail.overflow] > 0 ? .nan : Double(a[P + Tail.lossSum]) * inv
-            precondition(a[P + Tail.count] == Int64(count), "exact reduction lost samples")
-            globalStop = a[P + Tail.stop] > 0
-        } else {
-            let mine = Sampler.slice(range, part: comm.rank, of: comm.size)
-            let factorRows = shared?.factors?.rows(of: range)
-            let l = shared?.factors.map { factorGradient($0, positions: mine, scale: scale, rowOffset: factorRows!.offset) }
-                ?? gradient(positions: mine, scale: scale)
-            g[P + Tail.lossSum] = Float(l)
-            g[P + Tail.count] = Float(mine.count)
-            g[P + Tail.stop] = stopLocal ? 1 : 0
-            g[P + Tail.overflow] = 0
-            let t1 = Trainer.now(); computeSeconds += t1 - t0; t0 = t1
-            if let sh = shared {
-                // The node's ranks reduce in shared memory and each updates its share of the
-                // shared parameters (Trainer+SharedExchange.swift).
-                let r = try sh.factors.map { try factorReduce(sh, $0, rows: factorRows!.node) } ?? sharedReduce(sh)
-                commSeconds += Trainer.now() - t0; t0 = Trainer.now()
-                precondition(r.count == count, "shared-memory reduction lost samples")
-                let meanLoss = r.lossSum / Double(count) + config.l2 * r.sumSquares
-                return try sharedUpdate(sh, meanLoss: meanLoss, finite: r.finite, count: count, stop: r.stop, t0: t0)
-            }
-            if syncBeforeAllreduce { try comm.barrier(); commWaitSeconds += Trainer.now() - t1 }
-            try comm.allReduceSum(UnsafeMutableBufferPointer(start: g, count: P + Tail.size))
-            commSeconds += Trainer.now() - t0; t0 = Trainer.now()
-            lossSum = Double(g[P + Tail.lossSum])
-            precondition(Int(g[P + Tail.count]) == count, "fast reduction lost samples")
-            globalStop = g[P + Tail.stop] > 0
-        }
-        var meanLoss = lossSum / Double(count)
-        let w = model.parameters.pointer
-        if config.l2 > 0 { meanLoss += config.l2 * Double(addL2Gradient(g, 0..<P)) }
+        let batch = sampler.batchRange(stepInEpoch)
+        let stop = stopRequested()
+        clock.start()
+        let local = try exchange.backward(pass, batch: batch, scale: 1 / Float(batch.count), stop: stop, clock: &clock)
+        let r = try exchange.reduce(local, l2: config.l2, clock: &clock)
+        // Every strategy counts the samples it summed: a shortfall is a bug, not bad input.
+        precondition(r.count == batch.count, "\(exchange.label): the reduction counted \(r.count) samples of a batch of \(batch.count)")
+        var meanLoss = r.lossSum / Double(batch.count)
+        if config.l2 > 0 { meanLoss += config.l2 * r.sumSquares }
         // A non-finite gradient stops the run here too, before it reaches the weights.
-        guard meanLoss.isFinite, allFinite(g, count: P) else { throw divergence(meanLoss) }
+        guard r.finite, meanLoss.isFinite else { throw divergence(meanLoss) }
         let lr = schedule.lr(step: globalStep, epoch: epoch)
         lastLR = lr
-        optimizer.step(w, g, count: P, lr: lr)
-        computeSeconds += Trainer.now() - t0
-        return finishStep(meanLoss: meanLoss, count: count, stop: globalStop)
-    }
-
-    /// Barrier B to C of the shared exchange (Trainer+SharedExchange.swift): stop together if
-    /// anything is non-finite, else update this rank's share of the shared parameters.
-    private func sharedUpdate(_ sh: SharedExchange, meanLoss: Double, finite: Bool, count: Int, stop: Bool, t0: Double) throws -> Double {
-        guard finite, meanLoss.isFinite else {
-            // Every rank read the same statuses and stops here, so the collective detach is
-            // safe; an experiment that catches this goes on with the next arm.
-            let error = divergence(meanLoss)
-            try detachSharedExchange()
-            throw error
-        }
-        let lr = schedule.lr(step: globalStep, epoch: epoch)
-        lastLR = lr
-        optimizer.step(model.parameters.pointer, model.gradients.pointer, ranges: sh.updateRanges, lr: lr)
-        let t1 = Trainer.now()
-        computeSeconds += t1 - t0
-        try sh.memory.barrier()                                            // C: the update is complete
-        commSeconds += Trainer.now() - t1
-        return finishStep(meanLoss: meanLoss, count: count, stop: stop)
-    }
-
-    /// J(θ) = λ‖θ‖² + loss: adds the gradient 2λθ to g over `range` and returns Σθ² over it,
-    /// summed in index order (so every rank that covers the same range gets the same bits).
-    @inline(__always) func addL2Gradient(_ g: UnsafeMutablePointer<Float>, _ range: Range<Int>) -> Float {
-        let w = model.parameters.pointer, two = 2 * Float(config.l2)
-        var sq: Float = 0
-        for i in range { sq += w[i] * w[i]; g[i] += two * w[i] }
-        return sq
+        optimizer.step(model.parameters.pointer, model.gradients.pointer, ranges: exchange.updateRanges, lr: lr)
+        clock.charge(.compute)
+        try exchange.didUpdate(clock: &clock)
+        return finishStep(meanLoss: meanLoss, count: batch.count, stop: r.stop)
     }
 
     /// The error that ends a diverged run (a non-finite loss, or a non-finite gradient when the loss is finite).
     private func divergence(_ meanLoss: Double) -> UserError {
-        UserError("non-finite \(meanLoss.isFinite ? "gradient" : "loss (\(meanLoss))") at step \(globalStep + 1) (epoch \(epoch + 1)); the run diverged: lower the learning rate (--lr, now \(schedule.lr(step: globalStep, epoch: epoch)))")
+        UserError("non-finite \(meanLoss.isFinite ? "gradient" : "loss (\(meanLoss))") at step \(globalStep + 1) (epoch \(epoch + 1)); the run diverged: lower the learning rate (--lr, now \(schedule.lr(step: globalStep, epoch: epoch)))",
+                  kind: .diverged)
     }
 
     /// Advances the position and the epoch's loss after an update.
@@ -328,10 +153,6 @@ public final class Trainer {
         epochSamples += count
         if stop { stopped = true }
         return meanLoss
-    }
-
-    private func mineCount(_ range: Range<Int>, _ shards: Range<Int>) -> Int {
-        shards.reduce(0) { $0 + Sampler.slice(range, part: $1, of: config.shards).count }
     }
 
     /// Loss and accuracy on `set`, sharded across ranks over a fixed grid of chunks and
@@ -345,14 +166,14 @@ public final class Trainer {
         for c in mine {
             let lo = c * Trainer.evalChunk, n = min(Trainer.evalChunk, set.count - lo)
             var done = 0
-            let micro = xBuffer.count / inputSize
+            let micro = pass.micro
             var chunkLoss = 0.0
             while done < n {
                 let m = min(micro, n - done)
-                for i in 0..<m { indexBuffer[i] = Int32(lo + done + i) }
-                set.gather(indexBuffer.pointer, count: m, into: xBuffer.pointer, labels: labelBuffer.pointer, targets: targetBuffer.pointer)
-                let z = model.forward(xBuffer.pointer, batch: m)
-                chunkLoss += loss.evaluate(z, targets: Targets(labels: labelBuffer.pointer, values: targetBuffer.pointer),
+                for i in 0..<m { pass.indices[i] = Int32(lo + done + i) }
+                set.gather(pass.indices.pointer, count: m, into: pass.x.pointer, labels: pass.labels.pointer, targets: pass.targets.pointer)
+                let z = model.forward(pass.x.pointer, batch: m)
+                chunkLoss += loss.evaluate(z, targets: Targets(labels: pass.labels.pointer, values: pass.targets.pointer),
                                            batch: m, outputs: outputs, dz: nil, correct: &correct)
                 s[1] += Int64(correct)
                 done += m
@@ -388,14 +209,21 @@ public final class Trainer {
         var processed = globalStep * globalBatch
         let processedBefore = processed   // a resumed run's throughput counts only its own samples
         var status = "completed"
-        try attachSharedExchange()
+        try attachExchange()
         outer: while epoch < config.epochs {
             let epochStart = Trainer.now()
-            computeSeconds = 0; commSeconds = 0; commWaitSeconds = 0
+            clock.reset()
             let stepsBefore = globalStep, samplesBefore = epochSamples
             while stepInEpoch < sampler.batchesPerEpoch {
                 if globalStep >= totalSteps { status = "steps"; break }
-                let l = try step()
+                comm.note(step: globalStep + 1)
+                let l: Double
+                do { l = try step() } catch let e as UserError where e.kind == .diverged {
+                    // Every rank saw the same reduced values and stops here, so the collective
+                    // detach is safe; an experiment that catches this goes on with its next arm.
+                    try detachExchange()
+                    throw e
+                }
                 processed += sampler.batchRange(stepInEpoch - 1).count
                 if let r = reporter {
                     let dt = Trainer.now() - epochStart
@@ -430,7 +258,7 @@ public final class Trainer {
                                  test_accuracy: testResult?.accuracy ?? nil, lr: lastLR,
                                  samples_per_second: Double(epochSamples - samplesBefore) / max(seconds, 1e-9),
                                  epoch_seconds: seconds, world_size: comm.size,
-                                 compute_seconds: computeSeconds, comm_seconds: commSeconds, comm_wait_seconds: commWaitSeconds,
+                                 compute_seconds: clock.compute, comm_seconds: clock.comm, comm_wait_seconds: clock.commWait,
                                  examples_processed: processed)
             reporter?.epoch(m)
             epoch += 1
@@ -442,16 +270,32 @@ public final class Trainer {
             if globalStep >= totalSteps { status = "steps"; break }
         }
         if last == nil || status != "completed" { last = try evaluate(data.test) }
-        let exchange = shared.map { "\($0.factors == nil ? "shared" : "factors") \($0.memory.nodes)x\($0.memory.localSize)" } ?? "allreduce"
-        try detachSharedExchange()
+        let exchangeLabel = exchange.label
+        try detachExchange()
         let seconds = Trainer.now() - start
         let done = DoneMetrics(epochs: epoch, steps: globalStep, train_loss: lastTrain, test_loss: last?.loss,
                                test_accuracy: last?.accuracy ?? nil, seconds: seconds,
                                samples_per_second: Double(processed - processedBefore) / max(seconds, 1e-9),
-                               world_size: comm.size, reduction: config.reduction.rawValue, exchange: exchange,
+                               world_size: comm.size, reduction: config.reduction.rawValue, exchange: exchangeLabel,
                                parameters: parameterCount, parameters_sha256: model.parametersSHA256, status: status)
         reporter?.done(done)
         return done
+    }
+
+    /// Chooses and sets up this run's exchange strategy (collective).
+    func attachExchange() throws {
+        exchange = try ExchangeStrategies.make(exchangeContext)
+        if comm.rank == 0, comm.size > 1 {
+            let detail = (exchange as? AllgatherFactorExchange)?.description
+            reporter?.message("gradient exchange: \(exchange.label)\(detail.map { ": " + $0 } ?? "")")
+        }
+    }
+
+    /// Gives back what the strategy took and returns to the plain allreduce (collective).
+    func detachExchange() throws {
+        let e = exchange
+        exchange = ExchangeStrategies.allreduce(exchangeContext)
+        try e.detach()
     }
 
     /// Makes every rank's schedule state equal to rank 0's.

@@ -5,8 +5,8 @@ import Testing
 @testable import Collectives
 
 /// Runs `body` on `n` ranks as threads; returns each rank's result.
-func onThreads<R>(_ n: Int, _ body: @escaping (ThreadCommunicator) throws -> R) -> [Result<R, Error>] {
-    let comms = ThreadGroup(size: n).communicators()
+func onThreads<R>(_ n: Int, stallTimeout: Double = 0, _ body: @escaping (ThreadCommunicator) throws -> R) -> [Result<R, Error>] {
+    let comms = ThreadGroup(size: n, stallTimeout: stallTimeout).communicators()
     let lock = NSLock()
     var out = [Result<R, Error>?](repeating: nil, count: n)
     let g = DispatchGroup()

@@ -94,6 +94,7 @@ import Testing
         let (other, _) = try fixture("mlp:4-16-3")
         let e = #expect(throws: UserError.self) { try Checkpoint.loadModel(file, into: other, source: "ck.safetensors") }
         #expect(e?.message.contains("another model shape") == true)
+        #expect(e?.kind == .modelMismatch)
         #expect(e?.message.contains("'0.weight' is [8, 4] in the file, [16, 4] in the model") == true)
         let (deeper, _) = try fixture("mlp:4-8-8-3")
         let e2 = #expect(throws: UserError.self) { try Checkpoint.loadModel(file, into: deeper, source: "ck.safetensors") }
@@ -117,5 +118,39 @@ import Testing
         opt.state[0][3] = 0
         model.parameters[0] = .infinity
         #expect(!Checkpoint.allFinite(model: model, optimizer: opt))
+    }
+}
+
+/// Safetensors headers whose shapes overflow (issue 12: `[2^62, 2^62]` trapped inspect,
+/// evaluate, --resume and --init, which all parse through SafetensorsFile).
+@Suite struct SafetensorsSizeTests {
+    func file(shape: String) -> [UInt8] {
+        var h = Array("{\"w\":{\"dtype\":\"F32\",\"shape\":\(shape),\"data_offsets\":[0,0]}}".utf8)
+        while h.count % 8 != 0 { h.append(0x20) }
+        var n = UInt64(h.count).littleEndian
+        return withUnsafeBytes(of: &n) { Array($0) } + h
+    }
+
+    func message(_ bytes: [UInt8]) -> String? {
+        do { _ = try SafetensorsFile(bytes: bytes, source: "w.safetensors"); return nil } catch let e as UserError { return e.message } catch { return nil }
+    }
+
+    @Test func aShapeOfTwoToThe62SquaredIsAnError() {
+        #expect(message(file(shape: "[4611686018427387904, 4611686018427387904]"))?.hasPrefix("w.safetensors: not a valid safetensors file: tensor 'w' has a malformed shape") == true)
+    }
+
+    @Test func aShapeWhoseProductOverflowsIsAnError() {
+        #expect(message(file(shape: "[2147483648, 2147483648, 2147483648]")) == "w.safetensors: not a valid safetensors file: tensor 'w' has shape [2147483648, 2147483648, 2147483648], whose size overflows a 64-bit integer")
+    }
+
+    @Test func fractionalAndNegativeSizesAreErrors() {
+        #expect(message(file(shape: "[1.5]")) != nil)
+        #expect(message(file(shape: "[-1]")) != nil)
+        #expect(message(file(shape: "[1e300]")) != nil)
+    }
+
+    @Test func anEmptyTensorStillParses() throws {
+        let f = try SafetensorsFile(bytes: file(shape: "[0, 4611686018427387904]".replacingOccurrences(of: "4611686018427387904", with: "5")), source: "w")
+        #expect(f.entries.first?.shape == [0, 5])
     }
 }

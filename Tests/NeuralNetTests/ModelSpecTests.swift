@@ -53,3 +53,34 @@ import NNCore
         }
     }
 }
+
+/// Model specs whose sizes overflow or exceed memory (issue 12): errors before anything is allocated.
+@Suite struct ModelSizeTests {
+    @Test func aWidthBeyondTheLimitIsAParseError() {
+        #expect(throws: UserError.self) { try ModelSpec(parsing: "mlp:784-99999999999-10") }
+        #expect(throws: UserError.self) { try ModelSpec(parsing: "layers:conv:4x3p99999999999,flatten,linear:10") }
+    }
+
+    @Test func aModelBeyondTheMemoryBudgetIsRefusedBeforeBuilding() throws {
+        let spec = try ModelSpec(parsing: "mlp:784-60000-60000-10")
+        let f = try spec.footprint(inputShape: [1, 28, 28], outputs: 10)
+        #expect(f.parameters == 784 * 60000 + 60000 + 60000 * 60000 + 60000 + 60000 * 10 + 10)
+        // 10¹⁵ parameters: more than any machine's memory.
+        let huge = try ModelSpec(parsing: "mlp:784-1000000000-1000000-10")
+        #expect(throws: UserError.self) { try huge.checkMemory(inputShape: [1, 28, 28], outputs: 10, batch: 1) }
+        #expect(throws: UserError.self) { _ = try huge.build(Float.self, inputShape: [1, 28, 28], outputs: 10, activation: .relu) }
+    }
+
+    @Test func sizesThatOverflowAreAnErrorNotATrap() throws {
+        // 1×1 input padded by 2³⁰: 2³¹ × 2³¹ positions, × 2³⁰ channels overflows Int.
+        let spec = try ModelSpec(parsing: "layers:lc:1073741824x1p1073741824,flatten,linear:10")
+        #expect(throws: UserError.self) { _ = try spec.footprint(inputShape: [1, 1, 1], outputs: 10) }
+    }
+
+    @Test func activationsCountPerSample() throws {
+        // linear:5 (out 5), relu (5), linear (3): each output and its gradient.
+        let f = try ModelSpec(parsing: "layers:linear:5,relu,linear:3").footprint(inputShape: [4], outputs: 3)
+        #expect(f.parameters == 4 * 5 + 5 + 5 * 3 + 3)
+        #expect(f.activationsPerSample == 2 * (5 + 5 + 3))
+    }
+}

@@ -11,8 +11,8 @@ import NNData
 func trainParameters(_ config: TrainConfig, workers: Int, data: DataSplit? = nil) throws -> ([Float], DoneMetrics) {
     let split = try data ?? loadData(config)
     return try runOnRanks(RunPlan(workers: workers, blasThreads: 1, quiet: true)) { comm in
+        try verifyRanksAgree(config: config, data: split, comm: comm)
         let t = try Trainer(config: config, data: split, comm: comm)
-        try t.verifyFingerprints()
         let done = try t.run()
         return (t.model.parameters.array, done)
     }
@@ -223,15 +223,6 @@ func fashionConfig() -> TrainConfig {
         let (e4, _) = try trainParameters(c, workers: 4)
         #expect(e1 == e4)
     }
-
-    @Test func everySampleOncePerEpoch() throws {
-        var c = fashionConfig()
-        c.steps = nil; c.epochs = 1; c.trainSubset = 130; c.batchSize = 64
-        c.metrics = nil
-        let (_, done) = try trainParameters(c, workers: 3, data: try loadData(c))
-        #expect(done.steps == 3)   // 64 + 64 + 2
-        #expect(Int((done.samples_per_second * done.seconds).rounded()) == 130)
-    }
 }
 
 @Suite struct RankFailureTests {
@@ -243,8 +234,7 @@ func fashionConfig() -> TrainConfig {
         let bad = try loadData(other)
         #expect {
             try runOnRanks(RunPlan(workers: 3, blasThreads: 1, quiet: true)) { comm in
-                let t = try Trainer(config: c, data: comm.rank == 2 ? bad : good, comm: comm)
-                try t.verifyFingerprints()
+                try verifyRanksAgree(config: c, data: comm.rank == 2 ? bad : good, comm: comm)
             }
         } throws: { error in
             "\(error)".contains("rank(s) 2 differ from rank 0")

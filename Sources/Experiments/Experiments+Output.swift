@@ -3,6 +3,7 @@
 // for decision boundaries, grid.csv.
 import Foundation
 import NNCore
+import Training
 
 /// The columns of results.csv, in order.
 public let experimentCSVColumns = [

@@ -3,6 +3,7 @@ import Foundation
 import NNCore
 import NNData
 import NeuralNet
+import Training
 
 /// The outcome of a perceptron run.
 public struct PerceptronResult: Sendable {

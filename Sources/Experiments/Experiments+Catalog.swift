@@ -3,10 +3,10 @@
 // --config, e.g. --epochs, --train-subset), then the arm's own settings (the swept value,
 // which an override cannot erase: `--lr` does not flatten the learning-rate grid).
 import Foundation
-import MPICollectives
 import NNCore
 import NNData
 import NeuralNet
+import Training
 
 /// Defaults of the Fashion-MNIST MLP arms: small enough that an experiment runs in minutes.
 let mlpDefaults: [(String, String)] = [
@@ -36,9 +36,8 @@ extension ExperimentSpec {
         case "depth-vs-width": spec = try depthVsWidth(settings)
         case "scaling": spec = try scaling(settings)
         default:
-            let near = names.min { editDistance($0, name) < editDistance($1, name) }
             throw UserError("unknown experiment '\(name)'; use one of \(names.joined(separator: ", "))"
-                            + (near.map { editDistance($0, name) <= 4 ? " (did you mean '\($0)'?)" : "" } ?? ""))
+                            + didYouMean(name, among: names, within: 4))
         }
         if let t = settings.targetLoss { spec.targetLoss = t }
         if let a = settings.targetAccuracy { spec.targetAccuracy = a }
@@ -206,7 +205,7 @@ extension ExperimentSpec {
     // 6.
     static func scaling(_ s: ExperimentSettings) throws -> ExperimentSpec {
         var spec = ExperimentSpec(name: "scaling", title: "Data-parallel scaling: ranks, throughput, compute and communication", arms: [])
-        let mpiSize = MPICommunicator.launchedByMPI ? Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] ?? "1") ?? 1 : nil
+        let mpiSize = World.launchedSize
         let counts = mpiSize.map { [$0] } ?? s.scalingWorkers
         for n in counts {
             for scale in [false, true] {

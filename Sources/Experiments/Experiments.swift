@@ -8,10 +8,10 @@
 // Experiments+Output.swift.
 import Collectives
 import Foundation
-import MPICollectives
 import NNCore
 import NNData
 import NeuralNet
+import Training
 
 /// One configuration of an experiment.
 public struct ExperimentArm: @unchecked Sendable {
@@ -110,7 +110,7 @@ extension ExperimentSpec {
 
 /// Whether an error is the trainer's "non-finite loss" (a diverged run, not a failure).
 func isDivergence(_ error: Error) -> Bool {
-    (error as? UserError)?.message.hasPrefix("non-finite loss") ?? false
+    (error as? UserError)?.kind == .diverged
 }
 
 /// Runs every arm of `spec` and writes the results to `out` (rank 0).
@@ -137,14 +137,16 @@ public func runExperiment(_ spec: ExperimentSpec, out: String, plan: RunPlan) th
     let shared = spec.arms.filter { $0.workers == nil }
     if !shared.isEmpty { batches.append((quietPlan, shared)) }
     for arm in spec.arms where arm.workers != nil {
-        batches.append((RunPlan(workers: arm.workers, blasThreads: plan.blasThreads, quiet: true), [arm]))
+        var own = RunPlan(workers: arm.workers, blasThreads: plan.blasThreads, quiet: true)
+        own.stallTimeout = plan.stallTimeout
+        batches.append((own, [arm]))
     }
     var results: [String: ArmResult] = [:]
     var isRoot = true
     for (p, arms) in batches {
         let (rank, got) = try runOnRanks(p) { comm -> (Int, [ArmResult]) in
             if comm.rank == 0 {
-                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+                try prepareWritableDirectory(out, what: "experiment output directory \(out)")
             }
             var mine: [ArmResult] = []
             for arm in arms {
@@ -187,6 +189,8 @@ func runArm(_ arm: ExperimentArm, data: DataSplit, comm: Communicator, out: Stri
     }
     var config = arm.config
     config.metrics = comm.rank == 0 ? metricsPath : nil
+    // --tensorboard DIR: one run per arm, DIR/ARM, side by side in TensorBoard.
+    if let dir = config.tensorboard { config.tensorboard = (dir as NSString).appendingPathComponent(arm.name) }
     var rows: [StepMetrics] = []
     var logger: StepLogger?
     var trained: Trainer?
@@ -294,12 +298,12 @@ func runPerceptronArm(_ arm: ExperimentArm, data: DataSplit, metricsPath: String
     var rng = RNG(seed: arm.config.seed)
     var order = Array(0..<d.count)
     let reporter = try ConsoleReporter(metricsPath: metricsPath, epochs: arm.config.epochs, quiet: true)
-    let start = Trainer.now()
+    let start = monotonicSeconds()
     var updates = 0
     func line(_ epoch: Int, mistakes: Int?) {
         let acc = p.accuracy(features: feats, labels: labels, inputs: inputs)
         let m = StepMetrics(step: epoch * d.count, epoch: Double(epoch), examples_processed: epoch * d.count, updates: updates,
-                            wall_seconds: Trainer.now() - start, train_loss: 1 - acc,
+                            wall_seconds: monotonicSeconds() - start, train_loss: 1 - acc,
                             batch_loss: mistakes.map { Double($0) / Double(d.count) }, test_loss: 1 - acc,
                             test_accuracy: acc, lr: lr, world_size: 1)
         reporter.stepMetrics(m)
@@ -329,3 +333,6 @@ func runPerceptronArm(_ arm: ExperimentArm, data: DataSplit, metricsPath: String
     result.settings = ["model": "perceptron", "lr": String(lr), "epochs": String(arm.config.epochs)]
     return result
 }
+
+/// Seconds on the monotonic clock (the trainer's wall_seconds use the same clock).
+func monotonicSeconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }

@@ -1,6 +1,7 @@
 // The lecture's claims about what linear models and small MLPs can learn, checked.
+import Experiments
 import Testing
-@testable import Training
+import Training
 
 @Suite struct LectureTests {
     func xorConfig(_ model: String) -> TrainConfig {
@@ -10,14 +11,19 @@ import Testing
         return c
     }
 
+    /// Trains `config` on one worker through the library's public `train`; rank 0's final metrics.
+    func trainXor(_ config: TrainConfig) throws -> DoneMetrics {
+        try train(config, plan: RunPlan(workers: 1, blasThreads: 1, quiet: true))
+    }
+
     @Test func mlpWithFourHiddenUnitsLearnsXor() throws {
-        let (_, done) = try trainParameters(xorConfig("mlp:2-4-2"), workers: 1)
+        let done = try trainXor(xorConfig("mlp:2-4-2"))
         #expect(done.test_accuracy == 1.0)
     }
 
     @Test(arguments: ["xor"])
     func linearModelCannotLearnXor(_ name: String) throws {
-        let (_, done) = try trainParameters(xorConfig("linear"), workers: 1)
+        let done = try trainXor(xorConfig("linear"))
         #expect(done.test_accuracy! <= 0.75)
     }
 
@@ -30,7 +36,7 @@ import Testing
     @Test func linearModelLearnsAndAndOr() throws {
         for gate in ["and", "or"] {
             var c = xorConfig("linear"); c.dataset = gate; c.epochs = 2000
-            let (_, done) = try trainParameters(c, workers: 1)
+            let done = try trainXor(c)
             #expect(done.test_accuracy == 1.0, "\(gate)")
         }
     }

@@ -1,0 +1,271 @@
+// AllgatherFactorExchange: sufficient factors across nodes (Poseidon's hybrid communication,
+// Xie et al. 2017). A Linear layer's weight gradient over the global batch is
+//
+//     dW = Σ_samples dyᵀ x        ([out, in], from x: [batch, in] and dy: [batch, out])
+//
+// so instead of allreducing dW (2(N−1)/N · in·out floats per rank on a ring), the ranks can
+// allgather their rows of x and dy ((N−1) · rows · (in + out) floats) and every rank forms
+// dW over the global batch itself. The input of the first layer is the data, which every
+// rank has: it gathers the other ranks' samples itself, and only dy crosses the network.
+// Each layer goes the cheaper way by a cost model of bytes and flops whose link bandwidth and
+// GEMM rate are measured when the run starts (rank 0 decides for all); the layers that stay
+// with gradients ride in one packed allreduce with the tail.
+//
+// Exact: no approximation. Every rank computes the same dW (the same GEMMs on the same
+// gathered rows, rank block after rank block), provided every rank runs the same number of
+// BLAS threads (checked: else the strategy does not apply).
+import Collectives
+import Foundation
+import NNCore
+import NNData
+import NeuralNet
+
+/// `--exchange shared` across nodes (one rank per node, or no shared memory) and `--exchange factors`.
+final class AllgatherFactorExchange: ExchangeStrategy {
+    struct Layer {
+        let index: Int
+        let linear: Linear<Float>
+        /// Whether this layer's gradient is formed from allgathered factors.
+        let factors: Bool
+        /// Offsets in a rank's send block (factors) of its x rows (nil: the data input) and dy rows.
+        let xOffset: Int?
+        let dyOffset: Int
+        /// Private [perRank, in] / [perRank, out] rows for a layer that allreduces its gradient.
+        let localX: Buffer<Float>?
+        let localDY: Buffer<Float>?
+        /// Offset of this layer's gradient in the packed allreduce (gradient layers).
+        let packOffset: Int
+    }
+    let comm: Communicator
+    let model: Sequential<Float>
+    let layers: [Layer]
+    let size: Int, rank: Int
+    /// Most samples of one rank in any step: ⌈global batch ÷ ranks⌉.
+    let perRank: Int
+    /// Floats per rank block of the allgather.
+    let block: Int
+    let send: Buffer<Float>
+    let received: Buffer<Float>
+    /// The global batch's inputs, rank j's rows at j · perRank (when layer 0 uses factors).
+    let inputs: Buffer<Float>?
+    /// Gradients of the allreduce layers, then the tail.
+    let pack: Buffer<Float>
+    let updateRanges: [Range<Int>]
+    /// 16-bit factors on the wire (`--compress`), with their words ((size + 1) · block).
+    let codec: WireCodec?
+    private let words: Buffer<UInt16>
+    /// The ranks' sample counts in the current step.
+    private var counts: [Int] = []
+    /// Scratch for the labels and targets of gathered inputs.
+    private let scratchLabels: Buffer<Int32>
+    private let scratchTargets: Buffer<Float>
+    private let scratchIndices: Buffer<Int32>
+    var label: String {
+        "factors \(size)x1\(codec.map { " \($0.kind)" } ?? "") (allgather \(layers.filter(\.factors).count)/\(layers.count) layers)"
+    }
+
+    /// Bytes one step moves per rank, by strategy, for `report`.
+    let factorBytes: Int
+    let gradientBytes: Int
+
+    /// Whether factors can apply at all (fast mode, an MLP, each rank's slice in one micro-batch).
+    static func applicable(_ c: ExchangeContext) -> Bool {
+        c.config.reduction == .fast && c.comm.size > 1 && c.model.parametersAreAllLinear
+            && (c.globalBatch + c.comm.size - 1) / c.comm.size <= c.microBatch
+    }
+
+    /// Measures the link and the GEMM rate, lets rank 0 choose each layer's way, and builds the
+    /// exchange (collective). Nil when no layer would use factors or the ranks' BLAS threads differ.
+    static func make(_ c: ExchangeContext, force: Bool) throws -> AllgatherFactorExchange? {
+        guard applicable(c) else { return nil }
+        let threads = try c.comm.allGather(UInt64(BLASThreads.current))
+        guard threads.allSatisfy({ $0 == threads[0] }) else { return nil }
+        let N = c.comm.size
+        let perRank = (c.globalBatch + N - 1) / N
+        let linears = SharedFactorExchange.linearLayers(c.model)
+        let link = try LinkProbe.measure(c.comm)
+        let flops = LinkProbe.gemmRate(rows: perRank)
+        // Rank 0 decides, so that every rank builds the same layout.
+        var choice = choose(layers: linears.map { (input: $0.0 == 0, inFeatures: $0.1.inFeatures, outFeatures: $0.1.outFeatures) },
+                            ranks: N, perRank: perRank, bytesPerSecond: link.bytesPerSecond, flopsPerSecond: flops,
+                            factorWordBytes: WireCodec(c.config.compress) == nil ? 4 : 2)
+            .map { force || $0 ? 1.0 : 0.0 }
+        try choice.withUnsafeMutableBytes { try c.comm.broadcast($0, root: 0) }
+        guard choice.contains(1) else { return nil }
+        return AllgatherFactorExchange(c, linears: linears, factors: choice.map { $0 == 1 }, perRank: perRank, link: link, flops: flops)
+    }
+
+    /// The cost model: for each Linear layer (`input`: it reads the data, which every rank
+    /// has), whether allgathering its factors and forming dW over the whole batch,
+    ///
+    ///     (N−1) · perRank · (in·[not input] + out) · w B ÷ bandwidth   (w = 4, or 2 compressed)  +  2 (N−1) · perRank · in · out ÷ FLOP/s,
+    ///
+    /// costs less than a ring allreduce of its gradient, 2 (N−1)/N · (in·out + out) · 4 B ÷ bandwidth.
+    /// Latency is left out: every layer's messages ride in the same two collectives.
+    static func choose(layers: [(input: Bool, inFeatures: Int, outFeatures: Int)], ranks N: Int, perRank: Int,
+                       bytesPerSecond bw: Double, flopsPerSecond flops: Double, factorWordBytes w: Int = 4) -> [Bool] {
+        layers.map { l in
+            let weights = Double(l.inFeatures * l.outFeatures)
+            let allreduce = 2 * Double(N - 1) / Double(N) * (weights + Double(l.outFeatures)) * 4 / bw
+            let gather = Double(N - 1) * Double(perRank) * Double((l.input ? 0 : l.inFeatures) + l.outFeatures) * Double(w) / bw
+            let extra = 2 * Double(N - 1) * Double(perRank) * weights / flops
+            return gather + extra < allreduce
+        }
+    }
+
+    private init(_ c: ExchangeContext, linears: [(Int, Linear<Float>)], factors: [Bool], perRank: Int, link: LinkProbe, flops: Double) {
+        comm = c.comm; model = c.model; size = c.comm.size; rank = c.comm.rank
+        self.perRank = perRank
+        var layers: [Layer] = []
+        var off = 0, pack = 0
+        for (j, (k, lin)) in linears.enumerated() {
+            if factors[j] {
+                let xo: Int? = k == 0 ? nil : off
+                if k != 0 { off += perRank * lin.inFeatures }
+                let dyo = off
+                off += perRank * lin.outFeatures
+                layers.append(Layer(index: k, linear: lin, factors: true, xOffset: xo, dyOffset: dyo, localX: nil, localDY: nil, packOffset: 0))
+            } else {
+                layers.append(Layer(index: k, linear: lin, factors: false, xOffset: nil, dyOffset: 0,
+                                    localX: k == 0 ? nil : Buffer(count: perRank * lin.inFeatures), localDY: Buffer(count: perRank * lin.outFeatures),
+                                    packOffset: pack))
+                pack += lin.parameterCount
+            }
+        }
+        self.layers = layers
+        block = off
+        send = Buffer(count: max(off, 1))
+        received = Buffer(count: max(off, 1) * size)
+        let in0 = model.inputSize
+        inputs = layers.first.map { $0.index == 0 && $0.factors } == true ? Buffer(count: perRank * size * in0) : nil
+        self.pack = Buffer(count: pack + Tail.size)
+        codec = WireCodec(c.config.compress)
+        words = Buffer(count: codec == nil ? 0 : (size + 1) * off)
+        updateRanges = [0..<model.parameterCount]
+        scratchLabels = Buffer(count: perRank)
+        scratchTargets = Buffer(count: perRank * max(model.outputSize, 1))
+        scratchIndices = Buffer(count: perRank)
+        factorBytes = (size - 1) * off * (codec == nil ? 4 : 2)
+        gradientBytes = 2 * (size - 1) * (pack + Tail.size) * 4 / size
+        if rank == 0 {
+            let f = layers.filter(\.factors).map { String($0.index) }.joined(separator: ",")
+            let g = layers.filter { !$0.factors }.map { String($0.index) }.joined(separator: ",")
+            description = String(format: "layers %@ by allgathered factors (%.2f MB received per step)%@; link ≈ %.2f Gbit/s, GEMM ≈ %.0f GFLOP/s",
+                                 f, Double(factorBytes) / 1e6, g.isEmpty ? "" : ", layers \(g) by allreduce", link.bytesPerSecond * 8 / 1e9, flops / 1e9)
+        } else { description = "" }
+    }
+
+    /// What rank 0 chose, for the console.
+    let description: String
+
+    func backward(_ pass: LocalPass, batch: Range<Int>, scale: Float, stop: Bool, clock: inout StepClock) throws -> LocalTail {
+        counts = (0..<size).map { Sampler.slice(batch, part: $0, of: size).count }
+        let mine = Sampler.slice(batch, part: rank, of: size)
+        let n = mine.count
+        precondition(n <= perRank && n <= model.capacity, "factor exchange: \(n) rows exceed \(perRank)")
+        // The first layer's input: the whole global batch when it uses factors (my rows are
+        // gathered by the forward pass), else the pass's own buffer.
+        var x = pass.x.pointer
+        if let all = inputs {
+            let in0 = model.inputSize
+            x = all.pointer + rank * perRank * in0
+            for j in 0..<size where j != rank {
+                let s = Sampler.slice(batch, part: j, of: size)
+                guard !s.isEmpty else { continue }
+                scratchIndices.pointer.update(from: pass.sampler.order.pointer + s.lowerBound, count: s.count)
+                pass.train.gather(scratchIndices.pointer, count: s.count, into: all.pointer + j * perRank * in0,
+                                  labels: scratchLabels.pointer, targets: scratchTargets.pointer)
+            }
+        }
+        var lossSum = 0.0
+        if n > 0 {
+            for l in layers {
+                let xp = l.factors ? l.xOffset.map { send.pointer + $0 } : l.localX?.pointer
+                if let xp { model.place(layer: l.index - 1, output: xp, gradient: nil) }
+                model.place(layer: l.index, output: nil, gradient: l.factors ? send.pointer + l.dyOffset : l.localDY!.pointer)
+            }
+            defer { model.usePrivateStorage() }
+            lossSum = pass.forwardAndLoss(mine, into: x, scale: scale)
+            model.backwardInputs(x, batch: n)
+        }
+        // The gradient layers: their dW over my rows, packed for the allreduce.
+        let g = model.gradients.pointer, p = pack.pointer
+        for l in layers where !l.factors {
+            let lx = l.localX.map { UnsafePointer($0.pointer) } ?? UnsafePointer(x)
+            l.linear.weightGradient(rows: 0..<l.linear.outFeatures, x: lx, dy: l.localDY!.pointer, batch: n)
+            (p + l.packOffset).update(from: g + model.offsets[l.index], count: l.linear.parameterCount)
+        }
+        let t = pack.count - Tail.size
+        p[t] = Float(lossSum)
+        p[t + 1] = Float(n & 0xfff)
+        p[t + 2] = Float(n >> 12)
+        p[t + 3] = stop ? 1 : 0
+        clock.charge(.compute)
+        return LocalTail(lossSum: lossSum, count: n, stop: stop)
+    }
+
+    func reduce(_ local: LocalTail, l2: Double, clock: inout StepClock) throws -> Reduced {
+        if block > 0, let codec {
+            try codec.allGather(comm, sent: send.pointer, received: received.pointer, count: block, words: words.pointer)
+        } else if block > 0 {
+            try comm.allGather(UnsafeRawBufferPointer(start: send.pointer, count: block * 4),
+                               UnsafeMutableRawBufferPointer(start: received.pointer, count: block * 4 * size))
+        }
+        try comm.allReduceSum(pack.buffer)
+        clock.charge(.comm)
+        // dW = Σ over rank blocks in rank order of dy_jᵀ x_j: the same sum on every rank.
+        let g = model.gradients.pointer, p = pack.pointer
+        let in0 = model.inputSize
+        for l in layers {
+            if l.factors {
+                for j in 0..<size {
+                    let base = received.pointer + j * block
+                    let xj = l.xOffset.map { UnsafePointer(base + $0) } ?? UnsafePointer(inputs!.pointer + j * perRank * in0)
+                    l.linear.weightGradient(rows: 0..<l.linear.outFeatures, x: xj, dy: base + l.dyOffset, batch: counts[j], accumulate: j > 0)
+                }
+            } else {
+                (g + model.offsets[l.index]).update(from: p + l.packOffset, count: l.linear.parameterCount)
+            }
+        }
+        let P = model.parameterCount
+        let (lossSum, count, stop) = FastSum().tail { p[pack.count - Tail.size + $0] }
+        let sq = l2 > 0 ? addL2Gradient(g, model.parameters.pointer, l2: l2, 0..<P) : 0
+        let finite = allFinite(g, count: P)
+        clock.charge(.compute)
+        return Reduced(lossSum: lossSum, count: count, stop: stop, finite: finite, sumSquares: Double(sq))
+    }
+}
+
+/// What the factor exchange's cost model measures when a run starts.
+struct LinkProbe {
+    /// Effective bytes per second of the link, from the time of a ring allreduce.
+    let bytesPerSecond: Double
+
+    /// Times an allreduce of 1 Mi floats (the best of 3 after a warm-up) on every rank; rank 0's
+    /// figure is what counts (it decides).
+    static func measure(_ comm: Communicator) throws -> LinkProbe {
+        let b = Buffer<Float>(count: 1 << 20)
+        var best = Double.infinity
+        for rep in 0..<4 {
+            let t0 = StepClock.now()
+            try comm.allReduceSum(b.buffer)
+            if rep > 0 { best = min(best, StepClock.now() - t0) }
+        }
+        let N = Double(comm.size)
+        let bytes = 2 * (N - 1) / N * Double(b.count * 4)
+        return LinkProbe(bytesPerSecond: bytes / max(best, 1e-6))
+    }
+
+    /// FLOP/s of this rank's sgemm on a weight-gradient-like product with `rows` rows (best of 3).
+    static func gemmRate(rows: Int) -> Double {
+        let m = 512, n = 512, k = max(rows, 1)
+        let a = Buffer<Float>(count: k * m), b = Buffer<Float>(count: k * n), c = Buffer<Float>(count: m * n)
+        var best = Double.infinity
+        for _ in 0..<3 {
+            let t0 = StepClock.now()
+            Float.gemm(transA: true, transB: false, m: m, n: n, k: k, alpha: 1, a: a.pointer, lda: m, b: b.pointer, ldb: n, beta: 1, c: c.pointer, ldc: n)
+            best = min(best, StepClock.now() - t0)
+        }
+        return 2 * Double(m * n * k) / max(best, 1e-9)
+    }
+}
