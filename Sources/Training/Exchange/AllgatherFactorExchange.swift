@@ -8,8 +8,12 @@
 // dW over the global batch itself. The input of the first layer is the data, which every
 // rank has: it gathers the other ranks' samples itself, and only dy crosses the network.
 // Each layer goes the cheaper way by a cost model of bytes and flops whose link bandwidth and
-// GEMM rate are measured when the run starts (rank 0 decides for all); the layers that stay
-// with gradients ride in one packed allreduce with the tail.
+// GEMM rate are measured when the run starts (rank 0 decides for all). The layers that stay
+// with gradients are packed with the tail; when that pack is small (or there are 2 ranks, where
+// an allgather moves the bytes a ring allreduce does) it rides in the same allgather and every
+// rank sums the ranks' packs in rank order — one collective per step, since OpenMPI's TCP
+// collectives have a large fixed cost (≈ 14 ms each at 1 Gbit/s here, docs/performance.md);
+// a large pack goes in its own allreduce.
 //
 // Exact: no approximation. Every rank computes the same dW (the same GEMMs on the same
 // gathered rows, rank block after rank block), provided every rank runs the same number of
@@ -51,9 +55,16 @@ final class AllgatherFactorExchange: ExchangeStrategy {
     /// Gradients of the allreduce layers, then the tail.
     let pack: Buffer<Float>
     let updateRanges: [Range<Int>]
-    /// 16-bit factors on the wire (`--compress`), with their words ((size + 1) · block).
+    /// 16-bit factors on the wire (`--compress`).
     let codec: WireCodec?
-    private let words: Buffer<UInt16>
+    /// Whether the pack rides in the allgather (else: its own allreduce).
+    let packInGather: Bool
+    /// Bytes of one rank's block on the wire: its factors (Float or 16-bit words, padded to 4
+    /// bytes), then, with `packInGather`, its pack as Floats.
+    let factorWireBytes: Int
+    let wireBlock: Int
+    /// My block, then every rank's: (size + 1) · wireBlock bytes, 4-byte words.
+    private let wire: Buffer<UInt32>
     /// The ranks' sample counts in the current step.
     private var counts: [Int] = []
     /// Scratch for the labels and targets of gathered inputs.
@@ -135,18 +146,21 @@ final class AllgatherFactorExchange: ExchangeStrategy {
         self.layers = layers
         block = off
         send = Buffer(count: max(off, 1))
-        received = Buffer(count: max(off, 1) * size)
+        received = Buffer(count: WireCodec(c.config.compress) == nil ? 0 : max(off, 1) * size)
         let in0 = model.inputSize
         inputs = layers.first.map { $0.index == 0 && $0.factors } == true ? Buffer(count: perRank * size * in0) : nil
         self.pack = Buffer(count: pack + Tail.size)
         codec = WireCodec(c.config.compress)
-        words = Buffer(count: codec == nil ? 0 : (size + 1) * off)
+        packInGather = size == 2 || pack + Tail.size <= 1 << 16
+        factorWireBytes = codec == nil ? off * 4 : (off * 2 + 3) / 4 * 4
+        wireBlock = factorWireBytes + (packInGather ? (pack + Tail.size) * 4 : 0)
+        wire = Buffer(count: (size + 1) * wireBlock / 4)
         updateRanges = [0..<model.parameterCount]
         scratchLabels = Buffer(count: perRank)
         scratchTargets = Buffer(count: perRank * max(model.outputSize, 1))
         scratchIndices = Buffer(count: perRank)
-        factorBytes = (size - 1) * off * (codec == nil ? 4 : 2)
-        gradientBytes = 2 * (size - 1) * (pack + Tail.size) * 4 / size
+        factorBytes = (size - 1) * factorWireBytes
+        gradientBytes = packInGather ? (size - 1) * (pack + Tail.size) * 4 : 2 * (size - 1) * (pack + Tail.size) * 4 / size
         if rank == 0 {
             let f = layers.filter(\.factors).map { String($0.index) }.joined(separator: ",")
             let g = layers.filter { !$0.factors }.map { String($0.index) }.joined(separator: ",")
@@ -205,21 +219,40 @@ final class AllgatherFactorExchange: ExchangeStrategy {
     }
 
     func reduce(_ local: LocalTail, l2: Double, clock: inout StepClock) throws -> Reduced {
-        if block > 0, let codec {
-            try codec.allGather(comm, sent: send.pointer, received: received.pointer, count: block, words: words.pointer)
-        } else if block > 0 {
-            try comm.allGather(UnsafeRawBufferPointer(start: send.pointer, count: block * 4),
-                               UnsafeMutableRawBufferPointer(start: received.pointer, count: block * 4 * size))
-        }
-        try comm.allReduceSum(pack.buffer)
+        // One allgather of [my factors | my pack]; with a large pack, an allreduce of it too.
+        let mine = UnsafeMutableRawPointer(wire.pointer), all = mine + wireBlock
+        if let codec { codec.encode(send.pointer, mine.assumingMemoryBound(to: UInt16.self), count: block) }
+        else { mine.copyMemory(from: send.pointer, byteCount: block * 4) }
+        let packBytes = pack.count * 4
+        if packInGather { (mine + factorWireBytes).copyMemory(from: pack.pointer, byteCount: packBytes) }
+        try comm.allGather(UnsafeRawBufferPointer(start: mine, count: wireBlock), UnsafeMutableRawBufferPointer(start: all, count: wireBlock * size))
+        if !packInGather { try comm.allReduceSum(pack.buffer) }
         clock.charge(.comm)
+        if packInGather {
+            // Σ over ranks in rank order: the same bits on every rank.
+            let p = pack.pointer
+            for j in 0..<size {
+                let pj = UnsafeRawPointer(all + j * wireBlock + factorWireBytes).assumingMemoryBound(to: Float.self)
+                if j == 0 { p.update(from: pj, count: pack.count) } else { for i in 0..<pack.count { p[i] += pj[i] } }
+            }
+        }
+        // Rank j's factors: in the wire buffer as Floats, or decoded from its 16-bit words.
+        if let codec {
+            for j in 0..<size {
+                codec.decode((all + j * wireBlock).assumingMemoryBound(to: UInt16.self), received.pointer + j * block, count: block, add: false)
+            }
+        }
+        let wireBlock = self.wireBlock, decoded = received.pointer, block = self.block, compressed = codec != nil
+        func factorsOf(_ j: Int) -> UnsafePointer<Float> {
+            compressed ? UnsafePointer(decoded + j * block) : UnsafePointer((all + j * wireBlock).assumingMemoryBound(to: Float.self))
+        }
         // dW = Σ over rank blocks in rank order of dy_jᵀ x_j: the same sum on every rank.
         let g = model.gradients.pointer, p = pack.pointer
         let in0 = model.inputSize
         for l in layers {
             if l.factors {
                 for j in 0..<size {
-                    let base = received.pointer + j * block
+                    let base = factorsOf(j)
                     let xj = l.xOffset.map { UnsafePointer(base + $0) } ?? UnsafePointer(inputs!.pointer + j * perRank * in0)
                     l.linear.weightGradient(rows: 0..<l.linear.outFeatures, x: xj, dy: base + l.dyOffset, batch: counts[j], accumulate: j > 0)
                 }
