@@ -173,9 +173,6 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         if resume != nil && initFrom != nil {
             throw UserError("--resume and --init FILE exclude each other: --resume continues a run, --init starts a new one from given weights")
         }
-        if dataset == "csv", let d = data, d.split(separator: ",", omittingEmptySubsequences: false).count > 2 {
-            throw UserError("--data for --dataset csv is TRAIN.csv or TRAIN.csv,TEST.csv, got \(d.split(separator: ",", omittingEmptySubsequences: false).count) paths in '\(d)'")
-        }
         if compress != .none && reduction == .exact {
             throw UserError("--compress \(compress) rounds what the ranks send, and --reduction exact promises the same bits for any number of ranks: use one or the other (--compress none with exact)")
         }
