@@ -209,13 +209,10 @@ final class AllgatherFactorExchange: ExchangeStrategy {
             l.linear.weightGradient(rows: 0..<l.linear.outFeatures, x: lx, dy: l.localDY!.pointer, batch: n)
             (p + l.packOffset).update(from: g + model.offsets[l.index], count: l.linear.parameterCount)
         }
-        let t = pack.count - Tail.size
-        p[t] = Float(lossSum)
-        p[t + 1] = Float(n & 0xfff)
-        p[t + 2] = Float(n >> 12)
-        p[t + 3] = stop ? 1 : 0
+        let t = LocalTail(lossSum: lossSum, count: n, stop: stop)
+        FastSum.write(t, into: p + pack.count - Tail.size)
         clock.charge(.compute)
-        return LocalTail(lossSum: lossSum, count: n, stop: stop)
+        return t
     }
 
     func reduce(_ local: LocalTail, l2: Double, clock: inout StepClock) throws -> Reduced {

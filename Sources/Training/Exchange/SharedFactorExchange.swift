@@ -130,13 +130,10 @@ final class SharedFactorExchange: ExchangeStrategy {
             lossSum = pass.forwardAndLoss(positions, into: x, scale: scale)
             model.backwardInputs(x, batch: n)
         }
-        let g = model.gradients.pointer
-        g[P] = Float(lossSum)
-        g[P + 1] = Float(n & 0xfff)
-        g[P + 2] = Float(n >> 12)
-        g[P + 3] = stop ? 1 : 0
+        let t = LocalTail(lossSum: lossSum, count: n, stop: stop)
+        FastSum.write(t, into: model.gradients.pointer + P)
         clock.charge(.compute)
-        return LocalTail(lossSum: lossSum, count: n, stop: stop)
+        return t
     }
 
     /// Barrier A to B: every rank computes its rows of each layer's gradient over the node's

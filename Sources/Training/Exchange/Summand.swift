@@ -52,11 +52,17 @@ struct FastSum: Summand {
         precondition(out == g, "fast mode sums the model's own gradient buffer")
         let mine = Sampler.slice(batch, part: rank, of: size)
         let l = pass.gradient(positions: mine, scale: scale)
-        g[P] = Float(l)
-        g[P + 1] = Float(mine.count & 0xfff)
-        g[P + 2] = Float(mine.count >> 12)
-        g[P + 3] = stop ? 1 : 0
-        return LocalTail(lossSum: l, count: mine.count, stop: stop)
+        let t = LocalTail(lossSum: l, count: mine.count, stop: stop)
+        FastSum.write(t, into: g + P)
+        return t
+    }
+
+    /// Writes a rank's tail in this layout at `tail` (Tail.size Floats).
+    static func write(_ t: LocalTail, into tail: UnsafeMutablePointer<Float>) {
+        tail[0] = Float(t.lossSum)
+        tail[1] = Float(t.count & 0xfff)
+        tail[2] = Float(t.count >> 12)
+        tail[3] = t.stop ? 1 : 0
     }
 
     func tail(_ word: (Int) -> Float) -> (lossSum: Double, count: Int, stop: Bool) {
