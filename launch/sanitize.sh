@@ -5,8 +5,9 @@
 #
 #   launch/sanitize.sh [thread|address]...     # default: both
 #
-# TSan: CollectivesTests, DataParallelTests and ResumeTests (the code where threads meet: the
-# in-process communicator, shared-memory exchange, stall watch, checkpoints across workers).
+# TSan: CollectivesTests, DataParallelTests, ResumeTests, AllgatherFactorTests and CompressionTests
+# (the code where threads meet: the
+# in-process communicator, the exchange strategies, stall watch, checkpoints across workers).
 # ASan: every test target except EndToEndTests (which runs the CLI binary and mpirun as
 # subprocesses, not instrumented code, and is the slow part of the suite).
 # Prints one line per sanitizer: tests, reports, minutes. Logs stay in .build-*/sanitize.log.
@@ -23,7 +24,7 @@ status=0
 
 for s in "${which[@]}"; do
     case "$s" in
-        thread)  scratch=.build-tsan; select=(--filter 'CollectivesTests|DataParallelTests|ResumeTests') ;;
+        thread)  scratch=.build-tsan; select=(--filter 'CollectivesTests|DataParallelTests|ResumeTests|AllgatherFactorTests|CompressionTests') ;;
         address) scratch=.build-asan; select=(--skip EndToEndTests) ;;
         *) echo "sanitize: unknown sanitizer '$s' (thread or address)"; exit 2 ;;
     esac
