@@ -29,9 +29,11 @@ job=(train --train-subset 6000 --test-subset 500 --model mlp:784-64-10 --batch-s
      --blas-threads 1 --quiet)
 sha() { grep '"event":"done"' "$1" 2>/dev/null | tail -1 | grep -o '"parameters_sha256":"[0-9a-f]*"' | cut -d'"' -f4; }
 newest() { ls "$1" 2>/dev/null | grep -E '^step-[0-9]+\.safetensors$' | sort | tail -1; }
-wait_ckpt() { # wait_ckpt DIR: until the checkpoint of step 10 exists
+wait_ckpt() { # wait_ckpt DIR: until a step checkpoint exists
     local i
-    for ((i = 0; i < 1800; i++)); do [[ -e "$1/step-000000010.safetensors" ]] && return 0; sleep 0.1; done
+    # Any step checkpoint: with --keep 3 the one of step 10 is pruned as soon as step 40 is
+    # written, which a fast machine does between two polls.
+    for ((i = 0; i < 1800; i++)); do [[ -n "$(newest "$1")" ]] && return 0; sleep 0.1; done
     return 1
 }
 
@@ -79,7 +81,8 @@ fi
 
 # --- 4. a rank killed: a failure, not a stop ------------------------------------------------------
 d="$W/kill9"
-"$root/launch/nntrain-mpi" -np 2 "${job[@]}" --checkpoint-dir "$d" --checkpoint-every 10 >"$d.out" 2>&1 &
+# 30 epochs: long enough that the rank is still running when the first checkpoint appears.
+"$root/launch/nntrain-mpi" -np 2 "${job[@]}" --epochs 30 --checkpoint-dir "$d" --checkpoint-every 10 >"$d.out" 2>&1 &
 p=$!
 if wait_ckpt "$d"; then
     rank="$(pgrep -f -- "--checkpoint-dir $d " | while read -r q; do [[ "$(readlink -f /proc/$q/exe)" == "$(readlink -f "$bin")" ]] && echo "$q"; done | tail -1)"
