@@ -36,10 +36,14 @@ func settingText(_ v: Any) -> String? {
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzConfig(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard let text = String(bytes: fuzzBytes(data, size), encoding: .utf8) else { return 0 }
-    if let node = try? Yams.load(yaml: text), let map = node as? [String: Any] {
+    // The node tree, as the CLI's loader reads it (Yams.load would build a Swift Dictionary,
+    // which traps inside Yams on a complex key such as `? - ~`; the CLI never calls it).
+    if let root = try? Yams.compose(yaml: text), let mapping = root.mapping {
         var c = TrainConfig()
-        for key in map.keys.sorted() {
-            guard let v = map[key], let s = settingText(v) else { continue }
+        for (k, v) in mapping {
+            guard let key = k.scalar?.string else { continue }
+            let s = v.scalar?.string ?? v.sequence.map { $0.compactMap { $0.scalar?.string }.joined(separator: ",") }
+            guard let s else { continue }
             _ = try? c.set(key, s, source: "fuzz.yaml")
         }
         if (try? c.validate()) != nil { exercise(spec: c.model) }
