@@ -21,18 +21,6 @@ func exercise(spec text: String) {
     _ = try? spec.build(Float.self, inputShape: [spec.declaredInput ?? 6], outputs: spec.declaredOutput ?? 4, activation: .tanh)
 }
 
-/// A YAML scalar or list as the text `--config` hands to TrainConfig.set.
-func settingText(_ v: Any) -> String? {
-    switch v {
-    case let s as String: return s
-    case let b as Bool: return b ? "true" : "false"
-    case let i as Int: return String(i)
-    case let x as Double: return String(x)
-    case let a as [Any]: return a.map { "\($0)" }.joined(separator: ",")
-    default: return nil
-    }
-}
-
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzConfig(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard let text = String(bytes: fuzzBytes(data, size), encoding: .utf8) else { return 0 }

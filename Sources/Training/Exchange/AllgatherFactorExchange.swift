@@ -75,9 +75,8 @@ final class AllgatherFactorExchange: ExchangeStrategy {
         "factors \(size)x1\(codec.map { " \($0.kind)" } ?? "") (allgather \(layers.filter(\.factors).count)/\(layers.count) layers)"
     }
 
-    /// Bytes one step moves per rank, by strategy, for `report`.
+    /// Factor bytes one step receives per rank, for `description`.
     let factorBytes: Int
-    let gradientBytes: Int
 
     /// Whether factors can apply at all (fast mode, an MLP, each rank's slice in one micro-batch).
     static func applicable(_ c: ExchangeContext) -> Bool {
@@ -160,12 +159,11 @@ final class AllgatherFactorExchange: ExchangeStrategy {
         scratchTargets = Buffer(count: perRank * max(model.outputSize, 1))
         scratchIndices = Buffer(count: perRank)
         factorBytes = (size - 1) * factorWireBytes
-        gradientBytes = packInGather ? (size - 1) * (pack + Tail.size) * 4 : 2 * (size - 1) * (pack + Tail.size) * 4 / size
         if rank == 0 {
             let f = layers.filter(\.factors).map { String($0.index) }.joined(separator: ",")
             let g = layers.filter { !$0.factors }.map { String($0.index) }.joined(separator: ",")
             description = String(format: "layers %@ by allgathered factors (%.2f MB received per step)%@; link ≈ %.2f Gbit/s, GEMM ≈ %.0f GFLOP/s",
-                                 f, Double(factorBytes) / 1e6, g.isEmpty ? "" : ", layers \(g) by allreduce", link.bytesPerSecond * 8 / 1e9, flops / 1e9)
+                                 f, Double(factorBytes) / 1e6, g.isEmpty ? "" : ", layers \(g) by gradient (\(packInGather ? "in the same allgather" : "allreduce"))", link.bytesPerSecond * 8 / 1e9, flops / 1e9)
         } else { description = "" }
     }
 
