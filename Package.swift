@@ -67,7 +67,7 @@ let package = Package(
 
         .testTarget(name: "NNCoreTests", dependencies: ["NNCore"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
-        .testTarget(name: "NNDataTests", dependencies: ["NNData"]),
+        .testTarget(name: "NNDataTests", dependencies: ["NNData", "CZlib"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Training", "NNData"]),

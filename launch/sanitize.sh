@@ -43,6 +43,8 @@ for s in "${which[@]}"; do
     tests=$(grep -oE "Test run with [0-9]+ tests" "$log" | grep -oE "[0-9]+" | tail -1)
     grep -E "^✘|SUMMARY: .*Sanitizer" "$log" | head -20
     if [ "$rc" -ne 0 ] || [ "$reports" -ne 0 ] || ! grep -q "Test run with .* passed" "$log"; then status=1; verdict=FAILED; else verdict=ok; fi
+    # A report's first frames on the console: CI keeps only what is printed, not the log.
+    [ "$reports" -ne 0 ] && grep -A14 -E "WARNING: ThreadSanitizer|ERROR: AddressSanitizer|ERROR: LeakSanitizer" "$log" | head -60
     echo "sanitize: $s: $verdict: ${tests:-0} tests, $reports reports, build $(( (built - start) / 60 )) min, run $(( (SECONDS - built) / 60 )) min ($log)"
 done
 exit $status

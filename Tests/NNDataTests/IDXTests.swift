@@ -3,6 +3,7 @@ import Foundation
 import Testing
 @testable import NNData
 import NNCore
+import CZlib
 
 func tempDir() -> String {
     let d = NSTemporaryDirectory() + "nntrain-test-\(UUID().uuidString)"
@@ -18,11 +19,15 @@ func idxBytes(dims: [Int], data: [UInt8], type: UInt8 = 0x08) -> [UInt8] {
 
 func write(_ path: String, _ bytes: [UInt8]) { FileManager.default.createFile(atPath: path, contents: Data(bytes)) }
 
+/// Replaces `path` by `path.gz` (best compression), as `gzip -f` does, with zlib in-process:
+/// a subprocess per call left Foundation.Process's side tables to LeakSanitizer now and then.
 func gzip(_ path: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/gzip")
-    p.arguments = ["-f", path]
-    try! p.run(); p.waitUntilExit()
+    let data = FileManager.default.contents(atPath: path) ?? Data()
+    guard let f = gzopen(path + ".gz", "wb9") else { Issue.record("gzopen \(path).gz failed"); return }
+    let written = data.withUnsafeBytes { gzwrite(f, $0.baseAddress, UInt32($0.count)) }
+    #expect(Int(written) == data.count)
+    #expect(gzclose(f) == Z_OK)
+    try? FileManager.default.removeItem(atPath: path)
 }
 
 @Suite struct IDXTests {
