@@ -41,9 +41,11 @@ public struct Normalization: Sendable, Equatable, Codable {
     public var targetStd: [Double]
 
     /// The one place that decides what `auto` means: image bytes keep the fixed /255 (switch this
-    /// line to `.standard` to make per-channel standardization the image default); float features
-    /// are standardized; regression targets are standardized unless the mode is `none`.
-    public static func resolve(_ mode: NormalizeMode, bytes: Bool, regression: Bool) -> ResolvedNormalization {
+    /// line to `.standard` to make per-channel standardization the image default); tabular (CSV)
+    /// features are standardized, and so are regression targets unless the mode is `none`; the
+    /// built-in synthetic sets (the lecture's experiments) stay as generated.
+    public static func resolve(_ mode: NormalizeMode, bytes: Bool, regression: Bool, tabular: Bool) -> ResolvedNormalization {
+        if mode == .auto && !tabular { return ResolvedNormalization(features: .none, targets: false) }
         let features: NormalizeMode = mode == .auto ? (bytes ? .none : .standard) : mode
         let targets = regression && (mode == .auto || mode == .standard)
         return ResolvedNormalization(features: features, targets: targets)
@@ -63,12 +65,12 @@ public struct Normalization: Sendable, Equatable, Codable {
     /// Images (bytes) get one group per channel (sampleShape [C, H, W]) over x = byte / 255;
     /// float features one group per feature. Standard deviations are the population ones (ddof 0,
     /// as scikit-learn's StandardScaler).
-    public static func fit(_ mode: NormalizeMode, on train: Dataset) -> Normalization {
+    public static func fit(_ mode: NormalizeMode, on train: Dataset, tabular: Bool = true) -> Normalization {
         let bytes: Bool
         if case .bytes = train.features { bytes = true } else { bytes = false }
         let regression: Bool
         if case .regression = train.task { regression = true } else { regression = false }
-        let r = resolve(mode, bytes: bytes, regression: regression)
+        let r = resolve(mode, bytes: bytes, regression: regression, tabular: tabular)
         var n = identity(for: train)
         n.mode = mode
         n.features = r.features

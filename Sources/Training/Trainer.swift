@@ -75,7 +75,7 @@ public final class Trainer {
         guard let lossFn = LossFunction(parsing: config.loss) else { throw UserError("unknown loss '\(config.loss)'") }
         loss = lossFn
         var data = data
-        let fitted = Normalization.fit(config.normalize, on: data.train)
+        let fitted = Normalization.fit(config.normalize, on: data.train, tabular: config.dataset == "csv")
         if fitted.targetMean.count > 1 {
             throw UserError("--normalize \(config.normalize.rawValue): standardizing \(fitted.targetMean.count) regression outputs is not supported (one output only); use --normalize none")
         }
@@ -152,7 +152,7 @@ public final class Trainer {
         // Every strategy counts the samples it summed: a shortfall is a bug, not bad input.
         precondition(r.count == batch.count, "\(exchange.label): the reduction counted \(r.count) samples of a batch of \(batch.count)")
         // In the original units of regression targets (σ² × the standardized loss; 1 otherwise).
-        var meanLoss = r.lossSum * normalization.targetLossScale / Double(batch.count)
+        var meanLoss = r.lossSum * (data.train.normalization?.targetLossScale ?? 1) / Double(batch.count)
         if config.l2 > 0 { meanLoss += config.l2 * r.sumSquares }
         // A non-finite gradient stops the run here too, before it reaches the weights.
         guard r.finite, meanLoss.isFinite else { throw divergence(meanLoss) }
