@@ -37,6 +37,23 @@ public struct Dataset: Sendable {
 
     public var sampleSize: Int { sampleShape.reduce(1, *) }
 
+    /// Fitted statistics `gather` applies (nil: floats raw, bytes /255).
+    public private(set) var normalization: Normalization?
+    /// `normalization` per feature, in Float, for `gather`: x' = raw · mapScale[j] + mapShift[j].
+    private var mapScale: [Float] = []
+    private var mapShift: [Float] = []
+
+    /// This set with `n` applied by `gather` (the samples are not copied).
+    /// - Precondition: `n` fits (see `Normalization.check(fits:source:)`).
+    public func normalized(_ n: Normalization?) -> Dataset {
+        var d = self
+        d.normalization = n
+        // Without fitted feature statistics gather keeps its plain path (floats raw, bytes /255).
+        (d.mapScale, d.mapShift) = n.flatMap { $0.features == .none ? nil : $0.expanded() } ?? ([], [])
+        precondition(d.mapScale.isEmpty || d.mapScale.count == sampleSize, "\(name): normalization for \(d.mapScale.count) features, samples have \(sampleSize)")
+        return d
+    }
+
     public init(name: String, features: Features, sampleShape: [Int], task: Task,
                 labels: [Int32] = [], targets: [Float] = []) {
         self.name = name
@@ -68,16 +85,43 @@ public struct Dataset: Sendable {
         let o = task.outputs
         return Dataset(name: name, features: f, sampleShape: sampleShape, task: task,
                        labels: labels.isEmpty ? [] : Array(labels[0..<m]),
-                       targets: targets.isEmpty ? [] : Array(targets[0..<(m * o)]))
+                       targets: targets.isEmpty ? [] : Array(targets[0..<(m * o)])).normalized(normalization)
     }
 
     /// Copies samples `indices[0..<n]` into `x` ([n, sampleSize]), and their labels or targets.
     ///
-    /// Bytes are normalized here, per batch: x = byte / 255.
+    /// Features are normalized here, per batch: without statistics x = byte / 255 (floats as
+    /// they are); with `normalization`, x = raw · scale[j] + shift[j] (the /255 folded into the
+    /// scale of bytes), and regression targets t' = (t − μ_k) / σ_k unless `rawTargets`.
     @_specialize(where T == Float)
     public func gather<T: NNScalar>(_ indices: UnsafePointer<Int32>, count n: Int, into x: UnsafeMutablePointer<T>,
-                                    labels outLabels: UnsafeMutablePointer<Int32>?, targets outTargets: UnsafeMutablePointer<T>?) {
+                                    labels outLabels: UnsafeMutablePointer<Int32>?, targets outTargets: UnsafeMutablePointer<T>?,
+                                    rawTargets: Bool = false) {
         let s = sampleSize
+        if !mapScale.isEmpty {
+            mapScale.withUnsafeBufferPointer { a in
+                mapShift.withUnsafeBufferPointer { b in
+                    switch features {
+                    case .bytes(let bytes):
+                        bytes.withUnsafeBufferPointer { src in
+                            for r in 0..<n {
+                                let from = src.baseAddress! + Int(indices[r]) * s
+                                let to = x + r * s
+                                for j in 0..<s { to[j] = T(Float(from[j]) * a[j] + b[j]) }
+                            }
+                        }
+                    case .floats(let f):
+                        f.withUnsafeBufferPointer { src in
+                            for r in 0..<n {
+                                let from = src.baseAddress! + Int(indices[r]) * s
+                                let to = x + r * s
+                                for j in 0..<s { to[j] = T(from[j] * a[j] + b[j]) }
+                            }
+                        }
+                    }
+                }
+            }
+        } else {
         switch features {
         case .bytes(let b):
             b.withUnsafeBufferPointer { src in
@@ -97,6 +141,7 @@ public struct Dataset: Sendable {
                 }
             }
         }
+        }
         if let outLabels, !labels.isEmpty {
             labels.withUnsafeBufferPointer { l in for r in 0..<n { outLabels[r] = l[Int(indices[r])] } }
         }
@@ -105,6 +150,13 @@ public struct Dataset: Sendable {
             targets.withUnsafeBufferPointer { t in
                 for r in 0..<n {
                     for j in 0..<o { outTargets[r * o + j] = T(t[Int(indices[r]) * o + j]) }
+                }
+            }
+            if !rawTargets, let nz = normalization, nz.standardizesTargets {
+                for r in 0..<n {
+                    for j in 0..<o {
+                        outTargets[r * o + j] = T((Double(outTargets[r * o + j]) - nz.targetMean[j]) / nz.targetStd[j])
+                    }
                 }
             }
         }

@@ -78,8 +78,12 @@ struct Evaluate: ParsableCommand {
         try runOnRanks(config.commandLinePlan) { comm in
             let data = try loadData(config)
             let trainer = try Trainer(config: config, data: data, comm: comm)
-            if let w = weights { try Checkpoint.loadModel(w, into: trainer.model, source: checkpoint ?? "") }
-            let (l, a) = try trainer.evaluate(data.test)
+            if let w = weights {
+                try Checkpoint.loadModel(w, into: trainer.model, source: checkpoint ?? "")
+                // The training set's statistics stored with the weights, never the test set's.
+                try Checkpointer.applyNormalization(w, to: trainer, source: checkpoint ?? "")
+            }
+            let (l, a) = try trainer.evaluate(trainer.data.test)
             if comm.rank == 0 && !config.quiet {
                 print(String(format: "test_loss %.6f", l) + (a.map { String(format: "  test_accuracy %.4f", $0) } ?? "") + "  (\(data.test.count) samples)")
             }

@@ -10,6 +10,7 @@ import Collectives
 import Foundation
 import NNCore
 import NeuralNet
+import NNData
 
 /// Writes, finds and restores checkpoints for one rank's trainer.
 public final class Checkpointer {
@@ -122,6 +123,8 @@ public final class Checkpointer {
     /// Restores parameters, optimizer state, position and schedule state from a verified file.
     func apply(_ file: SafetensorsFile, to t: Trainer, source: String) throws {
         let m = file.metadata
+        // A checkpoint written before normalization existed keeps the statistics fitted now.
+        try Checkpointer.applyNormalization(file, to: t, source: source)
         func int(_ k: String) throws -> Int {
             guard let s = m[k], let v = Int(s) else { throw UserError("\(source): metadata '\(k)' is missing or not an integer") }
             return v
@@ -175,14 +178,32 @@ public final class Checkpointer {
     /// `--init FILE`: rank 0 loads the model tensors from a safetensors file, then broadcasts them.
     func initialize(_ trainer: Trainer, from path: String) throws {
         let model = trainer.model
+        var bytes: [UInt8] = []
         if comm.rank == 0 {
             let file = try SafetensorsFile(path: path)
             if file.metadata["format"] == Checkpoint.format { try Checkpoint.verify(file, source: path) }
             try Checkpoint.checkShapes(file, model: model, source: path, what: "--init weights file")
             try Checkpoint.loadModel(file, into: model, source: path)
             say("initialized weights from \(path)")
+            bytes = file.metadata["normalization"].map { Array($0.utf8) } ?? []
+            if bytes.isEmpty { say("\(path) carries no normalization statistics: using those fitted on this training set (--normalize \(config.normalize.rawValue))") }
         }
         try comm.broadcast(UnsafeMutableRawBufferPointer(model.parameters.buffer), root: 0)
+        // Rank 0's statistics text (or none) to every rank.
+        var length = Int64(bytes.count)
+        try withUnsafeMutableBytes(of: &length) { try comm.broadcast($0, root: 0) }
+        guard length > 0 else { return }
+        if comm.rank != 0 { bytes = [UInt8](repeating: 0, count: Int(length)) }
+        try bytes.withUnsafeMutableBytes { try comm.broadcast($0, root: 0) }
+        try trainer.useNormalization(Normalization(metadataText: String(decoding: bytes, as: UTF8.self), source: path), source: path)
+    }
+
+    /// Uses the normalization statistics `file` carries, if any, in `t` (resume, `evaluate`).
+    ///
+    /// - Throws: UserError naming `source` when they do not parse or do not fit the data.
+    public static func applyNormalization(_ file: SafetensorsFile, to t: Trainer, source: String) throws {
+        guard let text = file.metadata["normalization"] else { return }
+        try t.useNormalization(Normalization(metadataText: text, source: source), source: source)
     }
 
     // MARK: write
@@ -242,6 +263,7 @@ public final class Checkpointer {
             "rng": "sampler permutation = f(seed, epoch); no other random state during training",
             "parameters_sha256": t.model.parametersSHA256,
             "reason": reason,
+            "normalization": t.normalization.metadataText,
         ]
     }
 

@@ -56,6 +56,8 @@ extension TrainConfig {
                   check: .positive),
         .optional(\.testSubset, "test-subset", .int, none: "all", valueName: "n", help: "Use only the first N test samples",
                   check: .positive),
+        .value(\.normalize, "normalize", .choice, valueName: "mode",
+               help: "Feature scaling fitted on the training set: auto (standard for CSV features and regression targets; /255 for images; synthetic sets as generated), standard (mean/std; per channel for images), minmax, none"),
         .value(\.shuffle, "shuffle", .bool, valueName: "bool", help: "Shuffle every epoch"),
         .value(\.reduction, "reduction", .choice, valueName: "mode",
                help: "Gradient combination across ranks: fast (one float allreduce) or exact (bit-identical for any number of ranks)"),

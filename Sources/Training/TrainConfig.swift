@@ -115,6 +115,8 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var trainSubset: Int? = nil
     public var testSubset: Int? = nil
     public var shuffle = true
+    /// Feature (and regression target) normalization fitted on the training set.
+    public var normalize = NormalizeMode.auto
     public var reduction = Reduction.fast
     public var exchange = GradientExchange.shared
     /// Lossy compression of gradients and factors on the wire (fast mode only).

@@ -20,7 +20,8 @@ public protocol TrainingReporter: AnyObject {
 public final class Trainer {
     public let config: TrainConfig
     public let comm: Communicator
-    public let data: DataSplit
+    /// The data, with the normalization statistics in use (see `useNormalization`).
+    public private(set) var data: DataSplit
     public let model: Sequential<Float>
     public let optimizer: Optimizer<Float>
     public var schedule: Schedule
@@ -73,6 +74,14 @@ public final class Trainer {
         self.data = data
         guard let lossFn = LossFunction(parsing: config.loss) else { throw UserError("unknown loss '\(config.loss)'") }
         loss = lossFn
+        var data = data
+        let fitted = Normalization.fit(config.normalize, on: data.train, tabular: config.dataset == "csv")
+        if fitted.targetMean.count > 1 {
+            throw UserError("--normalize \(config.normalize.rawValue): standardizing \(fitted.targetMean.count) regression outputs is not supported (one output only); use --normalize none")
+        }
+        data.train = data.train.normalized(fitted)
+        data.test = data.test.normalized(fitted)
+        self.data = data
         let train = data.train
         switch (train.task, lossFn) {
         case (.classification(let c), .crossEntropy): outputs = c
@@ -113,6 +122,21 @@ public final class Trainer {
         exchange = ExchangeStrategies.allreduce(exchangeContext)
     }
 
+    /// The statistics the data is normalized with.
+    public var normalization: Normalization { data.train.normalization ?? Normalization.identity(for: data.train) }
+
+    /// Replaces the normalization statistics (from a checkpoint or `--init` file) on train and test.
+    ///
+    /// - Throws: UserError naming `source` when they do not fit the data.
+    public func useNormalization(_ n: Normalization, source: String) throws {
+        try n.check(fits: data.train, source: source)
+        try n.check(fits: data.test, source: source)
+        if n.targetMean.count > 1 { throw UserError("\(source): standardized targets of \(n.targetMean.count) outputs are not supported") }
+        data.train = data.train.normalized(n)
+        data.test = data.test.normalized(n)
+        pass.train = data.train
+    }
+
     @inline(__always) static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 
     /// Runs one optimizer step on global batch `stepInEpoch` of `epoch`.
@@ -127,7 +151,8 @@ public final class Trainer {
         let r = try exchange.reduce(local, l2: config.l2, clock: &clock)
         // Every strategy counts the samples it summed: a shortfall is a bug, not bad input.
         precondition(r.count == batch.count, "\(exchange.label): the reduction counted \(r.count) samples of a batch of \(batch.count)")
-        var meanLoss = r.lossSum / Double(batch.count)
+        // In the original units of regression targets (σ² × the standardized loss; 1 otherwise).
+        var meanLoss = r.lossSum * (data.train.normalization?.targetLossScale ?? 1) / Double(batch.count)
         if config.l2 > 0 { meanLoss += config.l2 * r.sumSquares }
         // A non-finite gradient stops the run here too, before it reaches the weights.
         guard r.finite, meanLoss.isFinite else { throw divergence(meanLoss) }
@@ -171,8 +196,11 @@ public final class Trainer {
             while done < n {
                 let m = min(micro, n - done)
                 for i in 0..<m { pass.indices[i] = Int32(lo + done + i) }
-                set.gather(pass.indices.pointer, count: m, into: pass.x.pointer, labels: pass.labels.pointer, targets: pass.targets.pointer)
+                // Targets in their original units; predictions mapped back to them.
+                set.gather(pass.indices.pointer, count: m, into: pass.x.pointer, labels: pass.labels.pointer, targets: pass.targets.pointer,
+                           rawTargets: true)
                 let z = model.forward(pass.x.pointer, batch: m)
+                set.normalization?.denormalize(z, batch: m, outputs: outputs)
                 chunkLoss += loss.evaluate(z, targets: Targets(labels: pass.labels.pointer, values: pass.targets.pointer),
                                            batch: m, outputs: outputs, dz: nil, correct: &correct)
                 s[1] += Int64(correct)

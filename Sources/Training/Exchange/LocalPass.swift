@@ -13,7 +13,7 @@ final class LocalPass {
     let model: Sequential<Float>
     let loss: LossFunction
     let sampler: Sampler
-    let train: Dataset
+    var train: Dataset
     let outputs: Int
     let inputSize: Int
     /// Most samples pushed through the network at once.
