@@ -160,6 +160,15 @@ public struct Normalization: Sendable, Equatable, Codable {
     /// asked for it with one (every regression set nntrain reads has one output).
     public var targetLossScale: Double { targetStd.count == 1 ? targetStd[0] * targetStd[0] : 1 }
 
+    /// Standardized targets are supported for one output only (see `targetLossScale`).
+    ///
+    /// - Throws: UserError naming `source` when there are more.
+    public func checkTargetCount(source: String) throws {
+        guard targetMean.count <= 1 else {
+            throw UserError("\(source): standardizing \(targetMean.count) regression outputs is not supported (one output only); use --normalize none")
+        }
+    }
+
     /// Maps predictions `z` ([batch, outputs], standardized units) back to the original units:
     /// z_k ← z_k·σ_k + μ_k.
     public func denormalize<T: NNScalar>(_ z: UnsafeMutablePointer<T>, batch: Int, outputs: Int) {

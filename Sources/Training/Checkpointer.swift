@@ -178,24 +178,21 @@ public final class Checkpointer {
     /// `--init FILE`: rank 0 loads the model tensors from a safetensors file, then broadcasts them.
     func initialize(_ trainer: Trainer, from path: String) throws {
         let model = trainer.model
-        var bytes: [UInt8] = []
+        var text = ""
         if comm.rank == 0 {
             let file = try SafetensorsFile(path: path)
             if file.metadata["format"] == Checkpoint.format { try Checkpoint.verify(file, source: path) }
             try Checkpoint.checkShapes(file, model: model, source: path, what: "--init weights file")
             try Checkpoint.loadModel(file, into: model, source: path)
             say("initialized weights from \(path)")
-            bytes = file.metadata["normalization"].map { Array($0.utf8) } ?? []
-            if bytes.isEmpty { say("\(path) carries no normalization statistics: using those fitted on this training set (--normalize \(config.normalize.rawValue))") }
+            text = file.metadata["normalization"] ?? ""
+            if text.isEmpty { say("\(path) carries no normalization statistics: using those fitted on this training set (--normalize \(config.normalize.rawValue))") }
         }
         try comm.broadcast(UnsafeMutableRawBufferPointer(model.parameters.buffer), root: 0)
         // Rank 0's statistics text (or none) to every rank.
-        var length = Int64(bytes.count)
-        try withUnsafeMutableBytes(of: &length) { try comm.broadcast($0, root: 0) }
-        guard length > 0 else { return }
-        if comm.rank != 0 { bytes = [UInt8](repeating: 0, count: Int(length)) }
-        try bytes.withUnsafeMutableBytes { try comm.broadcast($0, root: 0) }
-        try trainer.useNormalization(Normalization(metadataText: String(decoding: bytes, as: UTF8.self), source: path), source: path)
+        text = try comm.broadcast(string: text)
+        guard !text.isEmpty else { return }
+        try trainer.useNormalization(Normalization(metadataText: text, source: path), source: path)
     }
 
     /// Uses the normalization statistics `file` carries, if any, in `t` (resume, `evaluate`).

@@ -76,9 +76,7 @@ public final class Trainer {
         loss = lossFn
         var data = data
         let fitted = Normalization.fit(config.normalize, on: data.train, tabular: config.dataset == "csv")
-        if fitted.targetMean.count > 1 {
-            throw UserError("--normalize \(config.normalize.rawValue): standardizing \(fitted.targetMean.count) regression outputs is not supported (one output only); use --normalize none")
-        }
+        try fitted.checkTargetCount(source: "--normalize \(config.normalize.rawValue)")
         data.train = data.train.normalized(fitted)
         data.test = data.test.normalized(fitted)
         self.data = data
@@ -131,7 +129,7 @@ public final class Trainer {
     public func useNormalization(_ n: Normalization, source: String) throws {
         try n.check(fits: data.train, source: source)
         try n.check(fits: data.test, source: source)
-        if n.targetMean.count > 1 { throw UserError("\(source): standardized targets of \(n.targetMean.count) outputs are not supported") }
+        try n.checkTargetCount(source: source)
         data.train = data.train.normalized(n)
         data.test = data.test.normalized(n)
         pass.train = data.train

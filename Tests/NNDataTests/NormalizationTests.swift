@@ -48,6 +48,16 @@ import NNCore
         #expect(throws: UserError.self) { try Normalization(metadataText: "{", source: "ck") }
     }
 
+    @Test func standardizedTargetsOfSeveralOutputsAreRefused() throws {
+        let d = Dataset(name: "two", features: .floats([0, 1, 2]), sampleShape: [1], task: .regression(outputs: 2),
+                        targets: [0, 10, 1, 20, 2, 40])
+        let n = Normalization.fit(.standard, on: d)
+        #expect(n.targetMean == [1, 70.0 / 3])
+        let m = userErrorMessage { try n.checkTargetCount(source: "--normalize standard") }
+        #expect(m == "--normalize standard: standardizing 2 regression outputs is not supported (one output only); use --normalize none")
+        try Normalization.fit(.standard, on: try data()).checkTargetCount(source: "x")   // one output (or none): fine
+    }
+
     @Test func imagesStandardizePerChannelAfterDividingBy255() {
         let d = Dataset(name: "img", features: .bytes([0, 255, 0, 255]), sampleShape: [1, 1, 2],
                         task: .classification(classes: 1), labels: [0, 0])
