@@ -122,25 +122,25 @@ public struct Dataset: Sendable {
                 }
             }
         } else {
-        switch features {
-        case .bytes(let b):
-            b.withUnsafeBufferPointer { src in
-                let inv = T(1) / T(255)
-                for r in 0..<n {
-                    let from = src.baseAddress! + Int(indices[r]) * s
-                    let to = x + r * s
-                    for j in 0..<s { to[j] = T(from[j]) * inv }
+            switch features {
+            case .bytes(let b):
+                b.withUnsafeBufferPointer { src in
+                    let inv = T(1) / T(255)
+                    for r in 0..<n {
+                        let from = src.baseAddress! + Int(indices[r]) * s
+                        let to = x + r * s
+                        for j in 0..<s { to[j] = T(from[j]) * inv }
+                    }
+                }
+            case .floats(let f):
+                f.withUnsafeBufferPointer { src in
+                    for r in 0..<n {
+                        let from = src.baseAddress! + Int(indices[r]) * s
+                        let to = x + r * s
+                        for j in 0..<s { to[j] = T(from[j]) }
+                    }
                 }
             }
-        case .floats(let f):
-            f.withUnsafeBufferPointer { src in
-                for r in 0..<n {
-                    let from = src.baseAddress! + Int(indices[r]) * s
-                    let to = x + r * s
-                    for j in 0..<s { to[j] = T(from[j]) }
-                }
-            }
-        }
         }
         if let outLabels, !labels.isEmpty {
             labels.withUnsafeBufferPointer { l in for r in 0..<n { outLabels[r] = l[Int(indices[r])] } }
