@@ -201,6 +201,18 @@ test_numpy_torch_load() {
     [ "${PIPESTATUS[0]}" -eq 0 ]
 }
 
+test_dropout_checkpoint_loads_as_nn_dropout() {
+    local d="$W/pydrop"
+    "$B" train "${FM[@]}" --model mlp:784-64-32-10,dropout:0.3 --epochs 1 --checkpoint-dir "$d" --metrics "$d.jsonl" >/dev/null 2>&1 || return 1
+    local f="$d/step-$(printf %09d "$(newest_step "$d")").safetensors"
+    python3 "$root/tests/checkpoint_pytorch.py" "$f" "$d.jsonl" 1000 >"$d.out" 2>&1; local st=$?
+    sed 's/^/    /' "$d.out"
+    check "numpy and torch reproduce the accuracy" [ $st -eq 0 ] || return 1
+    if python3 -c "import torch" 2>/dev/null; then
+        check "torch module has nn.Dropout(p=0.3)" grep -q "Dropout(p=0.3" "$d.out"
+    fi
+}
+
 test_inspect_evaluate_and_rejections() {
     local d="$W/insp"
     "$B" train "${FM[@]}" --epochs 1 --checkpoint-dir "$d" --metrics "$d.jsonl" >/dev/null 2>&1 || return 1
@@ -253,6 +265,7 @@ run launcher_restart_after_killed_rank test_launcher_restart_after_killed_rank
 run launcher_no_restart_on_user_error test_launcher_no_restart_on_user_error
 run launcher_gives_up_after_max_restarts test_launcher_gives_up_after_max_restarts
 run numpy_torch_load test_numpy_torch_load
+run dropout_checkpoint_loads_as_nn_dropout test_dropout_checkpoint_loads_as_nn_dropout
 run inspect_evaluate_and_rejections test_inspect_evaluate_and_rejections
 run second_sigint_exits_at_once test_second_sigint_exits_at_once
 

@@ -10,7 +10,8 @@ reads it as nntrain meant:
 3. the checksum in the metadata is the SHA-256 of the tensor bytes.
 
 Usage: checkpoint_pytorch.py CHECKPOINT METRICS.jsonl [TEST_SUBSET] [DATA_DIR]
-Supports MLP checkpoints (Linear layers with ReLU between them), the model nntrain trains by default.
+Supports MLP checkpoints (Linear layers with ReLU between them, dropout anywhere), the model nntrain
+trains by default; the torch module is the one in the checkpoint's `pytorch` metadata when present.
 Exit status 0 when every check passes.
 """
 import gzip
@@ -75,13 +76,18 @@ def main():
         print("torch not installed: skipping the load_state_dict check")
     else:
         tsd = load_torch(ckpt)
-        modules = []
-        for i, k in enumerate(layers):
-            while len(modules) < k:
-                modules.append(torch.nn.ReLU())
-            out_f, in_f = tsd[f"{k}.weight"].shape
-            modules.append(torch.nn.Linear(in_f, out_f))
-        net = torch.nn.Sequential(*modules)
+        if "pytorch" in meta:
+            # The module nntrain wrote as Python source (nn.Dropout included: eval() makes it the identity).
+            net = eval(meta["pytorch"], {"nn": torch.nn})
+        else:
+            modules = []
+            for i, k in enumerate(layers):
+                while len(modules) < k:
+                    modules.append(torch.nn.ReLU())
+                out_f, in_f = tsd[f"{k}.weight"].shape
+                modules.append(torch.nn.Linear(in_f, out_f))
+            net = torch.nn.Sequential(*modules)
+        net.eval()
         model_sd = {k: v for k, v in tsd.items() if not k.startswith("optimizer.")}
         net.load_state_dict(model_sd)  # strict: names and shapes must match exactly
         missing, unexpected = net.load_state_dict(tsd, strict=False)

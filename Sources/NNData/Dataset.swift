@@ -43,6 +43,9 @@ public struct Dataset: Sendable {
     private var mapScale: [Float] = []
     private var mapShift: [Float] = []
 
+    /// Per feature, what `gather` makes of a raw 0 (a black pixel): the padding of augmentation's crops.
+    public var valuesOfZero: [Float] { mapShift.isEmpty ? [Float](repeating: 0, count: sampleSize) : mapShift }
+
     /// This set with `n` applied by `gather` (the samples are not copied).
     /// - Precondition: `n` fits (see `Normalization.check(fits:source:)`).
     public func normalized(_ n: Normalization?) -> Dataset {

@@ -26,19 +26,19 @@ public enum GradientCheck {
     ///   - maxPerTensor: check at most this many elements per tensor (spread evenly); nil = all.
     public static func run(model: Sequential<Double>, loss: LossFunction, x: UnsafePointer<Double>,
                            targets: Targets<Double>, batch: Int, l2: Double = 0, h: Double = 1e-4,
-                           floor: Double = 1e-7, maxPerTensor: Int? = nil) -> [GradientCheckResult] {
+                           floor: Double = 1e-7, maxPerTensor: Int? = nil, smoothing: Double = 0) -> [GradientCheckResult] {
         let n = model.parameterCount
         let w = model.parameters.pointer
         func objective() -> Double {
             let z = model.forward(x, batch: batch)
-            var l = loss.evaluate(z, targets: targets, batch: batch, outputs: model.outputSize, dz: nil)
+            var l = loss.evaluate(z, targets: targets, batch: batch, outputs: model.outputSize, dz: nil, smoothing: smoothing)
             if l2 > 0 { var s = 0.0; for i in 0..<n { s += w[i] * w[i] }; l += l2 * s * Double(batch) }
             return l / Double(batch)
         }
         // Analytic gradient of the mean loss (+ λ‖θ‖²).
         let z = model.forward(x, batch: batch)
         _ = loss.evaluate(z, targets: targets, batch: batch, outputs: model.outputSize,
-                          dz: model.outputGradient, scale: 1 / Double(batch))
+                          dz: model.outputGradient, scale: 1 / Double(batch), smoothing: smoothing)
         model.backward(x, batch: batch)
         let analytic = (0..<n).map { i in model.gradients[i] + 2 * l2 * w[i] }
 

@@ -52,11 +52,15 @@ extension LossFunction {
     ///   - dz: if not nil, receives `scale · ∂(Σ losses)/∂z`, [batch, outputs].
     ///   - correct: if not nil, receives the number of samples classified correctly
     ///     (argmax for cross-entropy, z > 0 for bce; 0 for regression losses).
+    ///   - smoothing: label smoothing ε of cross-entropy (Szegedy et al. 2016; PyTorch's
+    ///     `CrossEntropyLoss(label_smoothing: ε)`): the target is (1−ε)·onehot(y) + ε/K, so the
+    ///     loss is (1−ε)(lse(z) − z_y) + ε(lse(z) − mean z) and ∂/∂z = softmax(z) − (1−ε)·onehot(y) − ε/K.
+    ///     Ignored by the other losses (the trainer refuses it with them).
     /// - Returns: the sum over the batch of the per-sample losses, in Double.
     @_specialize(where T == Float)
     public func evaluate<T: NNScalar>(_ z: UnsafePointer<T>, targets: Targets<T>, batch: Int, outputs: Int,
                                       dz: UnsafeMutablePointer<T>?, scale: T = 1,
-                                      correct: UnsafeMutablePointer<Int>? = nil) -> Double {
+                                      correct: UnsafeMutablePointer<Int>? = nil, smoothing: T = 0) -> Double {
         var total = 0.0
         var right = 0
         switch self {
@@ -74,11 +78,25 @@ extension LossFunction {
                     for j in 0..<outputs { let e = T.exp(row[j] - mx); g[j] = e; s += e }
                     let inv = scale / s
                     for j in 0..<outputs { g[j] *= inv }
-                    g[y] -= scale
+                    if smoothing == 0 {
+                        g[y] -= scale
+                    } else {
+                        let spread = scale * smoothing / T(outputs)
+                        for j in 0..<outputs { g[j] -= spread }
+                        g[y] -= scale * (1 - smoothing)
+                    }
                 } else {
                     for j in 0..<outputs { s += T.exp(row[j] - mx) }
                 }
-                total += Double(T.log(s) + mx - row[y])
+                let lse = T.log(s) + mx
+                if smoothing == 0 {
+                    total += Double(lse - row[y])
+                } else {
+                    var mean: T = 0
+                    for j in 0..<outputs { mean += row[j] }
+                    mean /= T(outputs)
+                    total += Double((1 - smoothing) * (lse - row[y]) + smoothing * (lse - mean))
+                }
             }
         case .bce:
             let labels = targets.labels!

@@ -2,6 +2,7 @@
 //
 //   linear                       one Linear layer, inputs → outputs (a linear classifier)
 //   mlp:784-1024-1024-10         Linear layers of these widths with the chosen activation between
+//   mlp:784-1024-1024-10,dropout:0.5   the same with Dropout(0.5) after every hidden activation
 //   lenet5                       LeNet-5 with max pooling: conv:6x5p2,act,maxpool:2,conv:16x5,act,
 //                                maxpool:2,flatten,linear:120,act,linear:84,act,linear:10
 //   lenet5-avg                   the same with average pooling (closer to 1998's subsampling)
@@ -12,6 +13,7 @@
 //     lc:OxK[sS][pP]             LocallyConnected2D, same geometry, untied weights per position
 //     maxpool:K[sS], avgpool:K[sS]   K×K pooling, stride S (default K)
 //     flatten                    [C, H, W] → [C·H·W]
+//     dropout:P                  inverted dropout with drop probability P in [0, 1) (nn.Dropout(P))
 //     relu, tanh, ..., act       an activation; `act` is the run's --activation
 import Foundation
 import NNCore
@@ -27,6 +29,7 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
         case maxPool(kernel: Int, stride: Int)
         case avgPool(kernel: Int, stride: Int)
         case flatten
+        case dropout(Double)
 
         /// The item in the spec syntax, e.g. `conv:6x5p2`.
         public var description: String {
@@ -41,6 +44,7 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
             case let .maxPool(k, s): return "maxpool:" + window(k, s, 0, defaultStride: k)
             case let .avgPool(k, s): return "avgpool:" + window(k, s, 0, defaultStride: k)
             case .flatten: return "flatten"
+            case .dropout(let p): return "dropout:\(p)"
             }
         }
 
@@ -89,7 +93,7 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
         "lenet5-lc": lenet5(convolution: "lc"),
     ]
 
-    static let layerSyntax = "linear:N, conv:OxK[sS][pP] (e.g. conv:6x5p2), lc:OxK[sS][pP], maxpool:K[sS], avgpool:K[sS], flatten, act or one of \(Activation.allNames)"
+    static let layerSyntax = "linear:N, conv:OxK[sS][pP] (e.g. conv:6x5p2), lc:OxK[sS][pP], maxpool:K[sS], avgpool:K[sS], flatten, dropout:P, act or one of \(Activation.allNames)"
 
     /// The largest width, channel count, kernel, stride or padding a spec may name (2³⁰):
     /// every sum and product of two of them then fits an Int, and the rest is checked.
@@ -104,7 +108,17 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
         } else if let expansion = ModelSpec.named[lower] {
             items = try ModelSpec.parseLayers(expansion.dropFirst(7), text: text); declaredInput = nil
         } else if lower.hasPrefix("mlp:") {
-            let widths = lower.dropFirst(4).split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+            // mlp:W0-W1-...-Wn[,dropout:P]
+            let parts = lower.dropFirst(4).split(separator: ",", omittingEmptySubsequences: false)
+            var dropout: Double? = nil
+            for option in parts.dropFirst() {
+                let o = option.trimmingCharacters(in: .whitespaces)
+                guard o.hasPrefix("dropout:"), dropout == nil, let p = ModelSpec.dropoutProbability(o.dropFirst(8)) else {
+                    throw UserError("model '\(text)': after an mlp's widths only ',dropout:P' may follow (P in [0, 1)), e.g. mlp:784-1024-1024-10,dropout:0.5; got '\(o)'")
+                }
+                dropout = p
+            }
+            let widths = parts[0].split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
             guard widths.count >= 2, widths.allSatisfy({ ($0 ?? 0) > 0 }) else {
                 throw UserError("model '\(text)': mlp needs positive widths joined by '-', input first and classes last, e.g. mlp:784-1024-1024-10")
             }
@@ -115,7 +129,10 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
             var its: [Item] = []
             for k in 1..<w.count {
                 its.append(.linear(w[k]))
-                if k < w.count - 1 { its.append(.activation(nil)) }
+                if k < w.count - 1 {
+                    its.append(.activation(nil))
+                    if let dropout { its.append(.dropout(dropout)) }
+                }
             }
             items = its; declaredInput = w[0]
         } else if lower.hasPrefix("layers:") {
@@ -154,6 +171,9 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
                 its.append(isMax ? .maxPool(kernel: k, stride: s) : .avgPool(kernel: k, stride: s))
             } else if p == "flatten" {
                 its.append(.flatten)
+            } else if p.hasPrefix("dropout:") {
+                guard let d = dropoutProbability(p.dropFirst(8)) else { throw bad("dropout needs a probability P in [0, 1), e.g. dropout:0.5") }
+                its.append(.dropout(d))
             } else if p == "act" || p == "activation" {
                 its.append(.activation(nil))
             } else if let a = Activation(parsing: p) {
@@ -166,6 +186,12 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
         }
         guard !its.isEmpty else { throw UserError("model '\(text)': no layers listed") }
         return its
+    }
+
+    /// A drop probability: a decimal number in [0, 1).
+    static func dropoutProbability(_ s: Substring) -> Double? {
+        guard let p = Double(s), p.isFinite, p >= 0, p < 1 else { return nil }
+        return p
     }
 
     /// Parses `K`, then optional `sS` and `pP` in any order: (kernel, stride, padding), all
@@ -323,6 +349,10 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
                 try count(parameters: 0, output: SizeLimits.product(shape))
                 let l = Flatten<T>(inputShape: shape)
                 layers.append(l); shape = l.outputShape; afterImageLayer = false
+            case .dropout(let p):
+                let n = SizeLimits.product(shape)
+                try count(parameters: 0, output: n, scratch: n)
+                layers.append(Dropout<T>(p, shape: shape, stream: index))
             }
         }
         guard let width = SizeLimits.product(shape) else { throw tooLarge }

@@ -63,6 +63,15 @@ public final class Sequential<Scalar: NNScalar> {
         }
     }
 
+    /// The key of the training forward passes that follow, handed to every `NoisyLayer`
+    /// (dropout); nil (the default): those layers are the identity, as in evaluation.
+    public var noise: NoiseKey? {
+        didSet { for case let l as any NoisyLayer in layers { l.noise = noise } }
+    }
+
+    /// Whether any layer draws random numbers in training (then `noise` matters).
+    public var isNoisy: Bool { layers.contains { $0 is any NoisyLayer } }
+
     public var parameterCount: Int { parameters.count }
     public var inputShape: [Int] { layers[0].inputShape }
     public var inputSize: Int { layers[0].inputSize }

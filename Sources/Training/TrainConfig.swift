@@ -117,6 +117,10 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var shuffle = true
     /// Feature (and regression target) normalization fitted on the training set.
     public var normalize = NormalizeMode.auto
+    /// Random crops and flips of training images (an `Augmentation` spec).
+    public var augment = "none"
+    /// Label smoothing ε of cross-entropy: targets (1−ε)·onehot + ε/K.
+    public var labelSmoothing = 0.0
     public var reduction = Reduction.fast
     public var exchange = GradientExchange.shared
     /// Lossy compression of gradients and factors on the wire (fast mode only).

@@ -1,4 +1,5 @@
 // Finite-difference gradient checks, in Double, of every layer, activation and loss.
+import Foundation
 import Testing
 @testable import NeuralNet
 import NNCore
@@ -177,5 +178,46 @@ func checkModel(_ layers: [any Layer<Double>], loss: LossFunction, batch: Int = 
         // A model with a non-Linear parameter layer cannot use factors.
         let conv = Conv2D<Double>(ConvGeometry(channels: 1, height: 4, width: 4, kernel: 3, stride: 1, padding: 0)!, outChannels: 2)
         #expect(!Sequential<Double>([conv]).parametersAreAllLinear)
+    }
+}
+
+@Suite struct LabelSmoothingTests {
+    @Test func gradientCheck() {
+        for eps in [0.1, 0.5] {
+            let layers: [any Layer<Double>] = [Linear(4, 6), ActivationLayer(.tanh, shape: [6]), Linear(6, 5)]
+            let net = Sequential<Double>(layers)
+            var rng = RNG(seed: 9)
+            net.initialize(.pytorch, rng: &rng)
+            let x = Buffer<Double>(count: 3 * 4)
+            for i in 0..<x.count { x[i] = rng.uniform(-1, 1) }
+            let labels = Buffer<Int32>(count: 3)
+            for i in 0..<3 { labels[i] = Int32(i + 1) }
+            for r in GradientCheck.run(model: net, loss: .crossEntropy, x: x.pointer, targets: Targets(labels: labels.pointer), batch: 3, smoothing: eps) {
+                #expect(r.maxRelativeError <= 1e-6, "ε \(eps) \(r.name): \(r.maxRelativeError)")
+            }
+        }
+    }
+
+    @Test func exactValues() {
+        // z = (1, 2, 3), y = 0, ε = 0.1: loss = 0.9·(lse − 1) + 0.1·(lse − 2), lse = log(e + e² + e³)
+        // (PyTorch: F.cross_entropy(z, y, label_smoothing=0.1) = 2.3076); dz = softmax − 0.9·e₀ − 0.1/3.
+        let z: [Double] = [1, 2, 3]
+        let labels: [Int32] = [0]
+        var dz = [Double](repeating: 0, count: 3)
+        let loss = z.withUnsafeBufferPointer { zp in
+            labels.withUnsafeBufferPointer { lp in
+                dz.withUnsafeMutableBufferPointer { g in
+                    LossFunction.crossEntropy.evaluate(zp.baseAddress!, targets: Targets(labels: lp.baseAddress!), batch: 1, outputs: 3,
+                                                       dz: g.baseAddress!, smoothing: 0.1)
+                }
+            }
+        }
+        let lse = Foundation.log(Foundation.exp(1.0) + Foundation.exp(2.0) + Foundation.exp(3.0))
+        #expect(abs(loss - (0.9 * (lse - 1) + 0.1 * (lse - 2))) < 1e-12)
+        #expect(abs(loss - 2.3076) < 5e-5)
+        for j in 0..<3 {
+            let softmax = Foundation.exp(z[j] - lse)
+            #expect(abs(dz[j] - (softmax - (j == 0 ? 0.9 : 0) - 0.1 / 3)) < 1e-12)
+        }
     }
 }

@@ -184,9 +184,8 @@ final class AllgatherFactorExchange: ExchangeStrategy {
             for j in 0..<size where j != rank {
                 let s = Sampler.slice(batch, part: j, of: size)
                 guard !s.isEmpty else { continue }
-                scratchIndices.pointer.update(from: pass.sampler.order.pointer + s.lowerBound, count: s.count)
-                pass.train.gather(scratchIndices.pointer, count: s.count, into: all.pointer + j * perRank * in0,
-                                  labels: scratchLabels.pointer, targets: scratchTargets.pointer)
+                pass.gather(s, into: all.pointer + j * perRank * in0, labels: scratchLabels.pointer,
+                            targets: scratchTargets.pointer, indices: scratchIndices.pointer)
             }
         }
         var lossSum = 0.0

@@ -13,7 +13,16 @@ final class LocalPass {
     let model: Sequential<Float>
     let loss: LossFunction
     let sampler: Sampler
-    var train: Dataset
+    /// The training set; its normalization gives augmentation's padding values.
+    var train: Dataset { didSet { padding = train.valuesOfZero } }
+    /// Label smoothing ε of cross-entropy (0: none).
+    let smoothing: Float
+    /// Random crops and flips of the gathered training images.
+    let augmentation: Augmentation
+    /// Per feature, the value a raw 0 has after normalization: what a crop shifts in.
+    private var padding: [Float]
+    /// One image, for augmentation.
+    private let scratch: Buffer<Float>
     let outputs: Int
     let inputSize: Int
     /// Most samples pushed through the network at once.
@@ -23,9 +32,14 @@ final class LocalPass {
     let targets: Buffer<Float>
     let indices: Buffer<Int32>
 
-    init(model: Sequential<Float>, loss: LossFunction, sampler: Sampler, train: Dataset, outputs: Int, micro: Int) {
+    init(model: Sequential<Float>, loss: LossFunction, sampler: Sampler, train: Dataset, outputs: Int, micro: Int,
+         smoothing: Double = 0, augmentation: Augmentation = Augmentation()) {
         self.model = model; self.loss = loss; self.sampler = sampler; self.train = train; self.outputs = outputs
         self.micro = micro
+        self.smoothing = Float(smoothing)
+        self.augmentation = augmentation
+        padding = train.valuesOfZero
+        scratch = Buffer(count: augmentation.isIdentity ? 0 : train.sampleSize)
         inputSize = model.inputSize
         x = Buffer(count: micro * inputSize)
         labels = Buffer(count: micro)
@@ -34,6 +48,8 @@ final class LocalPass {
     }
 
     var parameterCount: Int { model.parameterCount }
+    /// Whether the model has layers that draw random numbers in training (dropout).
+    private lazy var noisy = model.isNoisy
 
     /// Computes scale · Σ_{samples at sampler positions `positions`} ∇θ loss into
     /// model.gradients[0..<P] (overwriting it) and returns the loss sum. Empty: zero gradient.
@@ -65,10 +81,29 @@ final class LocalPass {
     /// `model.outputGradient`; returns the loss sum.
     func forwardAndLoss(_ positions: Range<Int>, into xp: UnsafeMutablePointer<Float>, scale: Float) -> Double {
         let n = positions.count
-        indices.pointer.update(from: sampler.order.pointer + positions.lowerBound, count: n)
-        train.gather(indices.pointer, count: n, into: xp, labels: labels.pointer, targets: targets.pointer)
+        gather(positions, into: xp, labels: labels.pointer, targets: targets.pointer, indices: indices.pointer)
+        // Dropout's masks: a function of (seed, epoch, position), the same on every rank.
+        if noisy { model.noise = NoiseKey(seed: sampler.seed, epoch: sampler.epoch, firstPosition: positions.lowerBound) }
         let z = model.forward(xp, batch: n)
+        if noisy { model.noise = nil }
         return loss.evaluate(z, targets: Targets(labels: labels.pointer, values: targets.pointer),
-                             batch: n, outputs: outputs, dz: model.outputGradient, scale: scale)
+                             batch: n, outputs: outputs, dz: model.outputGradient, scale: scale, smoothing: smoothing)
+    }
+
+    /// The training inputs of sampler positions `positions` (contiguous) into `xp`
+    /// ([n, inputSize]): gathered, normalized, and augmented with the positions' draws.
+    /// `indices` is scratch for n dataset indices.
+    func gather(_ positions: Range<Int>, into xp: UnsafeMutablePointer<Float>, labels: UnsafeMutablePointer<Int32>,
+                targets: UnsafeMutablePointer<Float>, indices: UnsafeMutablePointer<Int32>) {
+        let n = positions.count
+        indices.update(from: sampler.order.pointer + positions.lowerBound, count: n)
+        train.gather(indices, count: n, into: xp, labels: labels, targets: targets)
+        if !augmentation.isIdentity {
+            padding.withUnsafeBufferPointer { pad in
+                augmentation.apply(xp, rows: n, shape: train.sampleShape,
+                                   key: NoiseKey(seed: sampler.seed, epoch: sampler.epoch, firstPosition: positions.lowerBound),
+                                   padding: pad.baseAddress!, scratch: scratch.pointer)
+            }
+        }
     }
 }
