@@ -19,7 +19,7 @@ extension TrainConfig {
                   defaultHelp: "\(defaultFashionMNISTDirectory) for fashion-mnist", completion: .file(extensions: ["csv"]),
                   notedOnResume: false),
         .value(\.model, "model", .checked(expects: "a model spec") { _ = try ModelSpec(parsing: $0); return true }, valueName: "spec",
-               help: "linear, mlp:IN-H1-...-OUT, lenet5, lenet5-avg, lenet5-lc, or layers:conv:6x5p2,relu,maxpool:2,flatten,linear:N,..."),
+               help: "linear, mlp:IN-H1-...-OUT[,dropout:P], lenet5, lenet5-avg, lenet5-lc, or layers:conv:6x5p2,relu,maxpool:2,flatten,dropout:P,linear:N,..."),
         .value(\.activation, "activation", .checked(expects: "one of \(Activation.allNames)") { Activation(parsing: $0) != nil },
                valueName: "name", help: "Hidden-layer activation: \(Activation.allNames)"),
         .value(\.loss, "loss", .checked(expects: "one of \(LossFunction.allNames)") { LossFunction(parsing: $0) != nil },
