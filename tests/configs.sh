@@ -53,8 +53,10 @@ os.makedirs(out, exist_ok=True)
 try:
     import sklearn  # noqa: F401
     sets = sorted({re.sub(r"-(train|test)\.csv$", "", n) for n in names})
-    subprocess.run([sys.executable, os.path.join(root, "bench/tabular.py"), "--csv-only", "--sets", ",".join(sets),
-                    "--out", out], check=True, stdout=subprocess.DEVNULL)
+    r = subprocess.run([sys.executable, os.path.join(root, "bench/tabular.py"), "--csv-only", "--sets", ",".join(sets),
+                        "--out", out], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        sys.exit(f"{cfg}: bench/tabular.py --csv-only --sets {','.join(sets)} failed: {r.stderr.strip().splitlines()[-1:]}")
     how = "bench/tabular.py --csv-only"
 except ImportError:
     m = re.fullmatch(r"mlp:(\d+)(-\d+)*-(\d+)", d.get("model", ""))
