@@ -8,6 +8,7 @@ the label/target in the first column. Every model runs with seeds 0..S-1; the ta
 mean and the range of test accuracy (classification) or test MSE (regression).
 
     python3 bench/tabular.py [--nntrain .build/release/nntrain] [--seeds 3] [--out out/tabular]
+    python3 bench/tabular.py --csv-only [--sets digits]   # only write the CSVs (configs/digits.yaml)
 """
 import argparse, json, os, subprocess, sys, time
 import numpy as np
@@ -71,8 +72,14 @@ def main():
     ap.add_argument("--out", default="out/tabular")
     ap.add_argument("--sets", default=",".join(SETS))
     ap.add_argument("--extra", default="", help="extra nntrain flags (for experiments; the table uses none)")
+    ap.add_argument("--csv-only", action="store_true", help="write OUT/SET-train.csv and OUT/SET-test.csv and stop")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
+    if a.csv_only:
+        for name in a.sets.split(","):
+            _, tr, te = split(name, a.out)
+            print(f"{tr},{te}")
+        return 0
     rows = []
     for name in a.sets.split(","):
         (Xtr, Xte, ytr, yte), tr, te = split(name, a.out)

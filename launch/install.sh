@@ -15,6 +15,7 @@
 #   SHARE/*.py                the plot scripts: plot_experiment.py (`nntrain experiment`, the
 #                             sweep) and plot_metrics.py (`nntrain plot`)
 #   SHARE/examples/*.yaml     the sweep specs of launch/
+#   SHARE/configs/*.yaml      the training recipes of configs/ (`nntrain train --config`)
 # where SHARE = PREFIX/../share/nntrain (override with SHARE=).
 # The launchers look for their siblings (nntrain, nntrain-mpi) in their own directory first and
 # for the plot script in their own directory, then in ../share/nntrain; `nntrain experiment`
@@ -30,7 +31,7 @@ bin=".build/$build/nntrain"
 mkdir -p "$prefix"
 prefix="$(cd "$prefix" && pwd)"
 share="${SHARE:-$(dirname "$prefix")/share/nntrain}"
-mkdir -p "$share/examples"
+mkdir -p "$share/examples" "$share/configs"
 
 # install -m 755 writes a new file (a running nntrain keeps its old inode).
 install -m 755 "$bin" "$prefix/nntrain"
@@ -39,7 +40,8 @@ install -m 755 launch/nntrain-run "$prefix/nntrain-run"
 install -m 755 launch/sweep "$prefix/nntrain-sweep"
 install -m 644 launch/*.py "$share/"
 install -m 644 launch/*.yaml "$share/examples/"
-echo "install: nntrain ($build), nntrain-mpi, nntrain-run, nntrain-sweep -> $prefix; plot scripts and examples -> $share"
+install -m 644 configs/*.yaml "$share/configs/"
+echo "install: nntrain ($build), nntrain-mpi, nntrain-run, nntrain-sweep -> $prefix; plot scripts, examples and configs -> $share"
 case ":$PATH:" in
     *":$prefix:"*) ;;
     *) echo "install: note: $prefix is not on PATH; add it: export PATH=\"$prefix:\$PATH\"" ;;

@@ -4,7 +4,8 @@
 # for nntrain: the installed binary and launchers must find each other and the plot script
 # without the checkout's launch/ or .build/ being anywhere they look. Checks:
 #   1. install.sh puts nntrain, nntrain-mpi, nntrain-run, nntrain-sweep in PREFIX and
-#      plot_experiment.py in PREFIX/../share/nntrain;
+#      plot_experiment.py in PREFIX/../share/nntrain, and every configs/*.yaml in
+#      PREFIX/../share/nntrain/configs/ (the same bytes);
 #   2. from another directory: `nntrain --help`, `nntrain-run --help`, `nntrain-mpi --help`;
 #   3. nntrain-mpi and nntrain-run pick the installed nntrain (next to them), not the checkout's;
 #   4. `mpirun -np 2 nntrain train --steps 5` (the README's form) runs 2 ranks;
@@ -12,7 +13,8 @@
 #      script (when python3 has matplotlib);
 #      and `nntrain plot` draws the metrics of step 4 (its step lines);
 #   6. `nntrain-sweep` runs a two-run spec through the installed nntrain-mpi and plots;
-#   7. the installed files still work after the checkout's build is out of reach (copies).
+#   7. the installed files still work after the checkout's build is out of reach (copies);
+#   8. an installed recipe trains with the installed nntrain from another directory (3 steps).
 # Prints `N passed, M failed` last; exits non-zero if any check failed.
 set -uo pipefail
 
@@ -35,6 +37,14 @@ if out="$(PREFIX="$prefix" NNTRAIN_BUILD=debug bash "$root/launch/install.sh" 2>
         [[ -e "$tmp/$f" ]] || missing+=" $f"
     done
     [[ -z "$missing" ]] && ok "installed into $prefix and $tmp/share/nntrain" || bad "not installed:$missing"
+    n_cfg=0; cfg_missing=""
+    for f in "$root"/configs/*.yaml; do
+        [[ -e "$f" ]] || continue
+        n_cfg=$((n_cfg + 1))
+        cmp -s "$f" "$tmp/share/nntrain/configs/$(basename "$f")" || cfg_missing+=" $(basename "$f")"
+    done
+    if (( n_cfg > 0 )) && [[ -z "$cfg_missing" ]]; then ok "the $n_cfg recipes of configs/ are in $tmp/share/nntrain/configs"
+    else bad "configs not installed (of $n_cfg):$cfg_missing"; fi
     [[ ! -L "$prefix/nntrain" && ! -L "$prefix/nntrain-run" ]] && ok "the installed files are copies, not links into the checkout" \
         || bad "installed files are symlinks"
 else
@@ -120,6 +130,15 @@ if "$moved/bin/nntrain-run" --help >/dev/null 2>&1 && [[ "$("$moved/bin/nntrain-
     ok "a moved copy of the install still finds its own nntrain"
 else
     bad "a moved copy of the install: $("$moved/bin/nntrain-mpi" --dry-run train 2>&1)"
+fi
+
+# --- 8. an installed recipe, from another directory -----------------------------------------------------
+recipe="$tmp/share/nntrain/configs/xor.yaml"
+if out="$(timeout 300 nntrain train --config "$recipe" --steps 3 --quiet --metrics "$away/xor.jsonl" 2>&1)" \
+    && grep -q '"event":"done"' "$away/xor.jsonl"; then
+    ok "nntrain train --config $recipe (installed) trains from $away"
+else
+    bad "nntrain train --config $recipe: $(echo "$out" | tail -2)"
 fi
 
 finish
