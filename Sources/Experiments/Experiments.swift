@@ -235,7 +235,7 @@ func runArm(_ arm: ExperimentArm, data: DataSplit, comm: Communicator, out: Stri
 func armSettings(_ c: TrainConfig) -> [String: String] {
     [
         "model": c.model, "activation": c.model == "linear" ? "none" : c.activation, "loss": c.loss, "lr": String(c.lr),
-        "batch-size": c.batchSize.map(String.init) ?? "full", "epochs": String(c.epochs),
+        "batch-size": c.batchSize.description, "epochs": String(c.epochs),
         "momentum": String(c.momentum), "schedule": c.schedule.rawValue, "l2": String(c.l2),
         "scale-lr": String(c.scaleLR),
     ]

@@ -45,6 +45,6 @@ public func loadData(_ c: TrainConfig) throws -> DataSplit {
 public func checkModelMemory(config c: TrainConfig, data: DataSplit) throws {
     let spec = try ModelSpec(parsing: c.model)
     let outputs = LossFunction(parsing: c.loss) == .bce ? 1 : data.train.task.outputs
-    let batch = min(c.microBatch, c.batchSize ?? data.train.count, data.train.count)
+    let batch = min(c.microBatch, c.batchSize.resolve(trainingSamples: data.train.count))
     try spec.checkMemory(inputShape: data.train.sampleShape, outputs: outputs, batch: max(batch, 1))
 }

@@ -103,8 +103,8 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var weightDecay = 0.0
     /// λ of J(θ) = λ‖θ‖² + loss.
     public var l2 = 0.0
-    /// Global batch size; nil means the whole training set (full-batch gradient descent).
-    public var batchSize: Int? = 128
+    /// Global batch size: samples, the whole training set (full-batch gradient descent) or auto.
+    public var batchSize = BatchSize.auto
     /// Largest batch pushed through the network at once; larger local batches are accumulated.
     public var microBatch = 2048
     public var epochs = 10

@@ -102,7 +102,7 @@ public final class Trainer {
         let sync = try comm.broadcast(syncBeforeAllreduce ? 1 : 0, root: 0) == 1
 
         optimizer = Optimizer(config.optimizerConfig, parameterCount: parameterCount)
-        globalBatch = min(config.batchSize ?? train.count, train.count)
+        globalBatch = config.batchSize.resolve(trainingSamples: train.count)
         sampler = Sampler(count: train.count, batchSize: globalBatch, seed: config.seed, shuffle: config.shuffle)
         let total = config.steps ?? sampler.batchesPerEpoch * config.epochs
         schedule = Schedule(config.scheduleConfig(stepsPerEpoch: sampler.batchesPerEpoch,

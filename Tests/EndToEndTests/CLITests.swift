@@ -14,7 +14,7 @@ import Training
     @Test func trainHelpSaysWhatEachOptionDoesAndItsDefault() throws {
         let r = try nntrain(["train", "--help"])
         #expect(r.status == 0)
-        for line in ["--batch-size <n|full>", "(default: 128)", "--lr <η>", "(default: 0.05)", "--workers <n>",
+        for line in ["--batch-size <n|full|auto>", "(default: auto)", "--lr <η>", "(default: 0.05)", "--workers <n>",
                      "--reduction <mode>", "(default: fast)", "--config <file>", "mlp:784-1024-1024-10)",
                      "--blas-threads <n>", "--quiet", "--stall-timeout <seconds>", "(default: 300)"] {
             #expect(r.stdout.contains(line), "help lacks '\(line)'")

@@ -12,7 +12,8 @@ func nonDefaultText(_ s: Setting) -> String? {
     let d = s.text(TrainConfig())
     let byName = ["data": "/tmp/data", "model": "mlp:784-64-10", "activation": "tanh", "loss": "mse", "init": "he",
                   "metrics": "/tmp/m.jsonl", "milestones": "3,5", "checkpoint-dir": "/tmp/ck", "checkpoint-every": "250",
-                  "resume": "auto", "tensorboard": "/tmp/tb", "seed": "7", "compress": "powersgd:2"]
+                  "resume": "auto", "tensorboard": "/tmp/tb", "seed": "7", "compress": "powersgd:2",
+                  "augment": "crop:2,flip", "batch-size": "32"]
     if let v = byName[s.name] { return v }
     if let choices = s.expects.hasPrefix("one of") || s.expects.hasPrefix("true") ? choicesOf(s) : nil {
         return choices.first { $0 != d && $0 != "none" }
@@ -39,6 +40,26 @@ func choicesOf(_ s: Setting) -> [String]? {
         #expect(c.workers == 3 && c.blasThreads == 2 && c.quiet && c.steps == nil)
         #expect(c.plan.workers == 3 && c.plan.blasThreads == 2 && c.plan.quiet)
         #expect(TrainConfig.keys.count == Set(TrainConfig.keys).count)
+    }
+
+    @Test func batchSizeAutoGivesAHundredStepsPerEpochWithin16To128() throws {
+        // ⌊n/100⌋ clamped to [16, 128], never more than the set.
+        let cases = [(60000, 128), (12800, 128), (12799, 127), (6400, 64), (1347, 16), (1600, 16), (1700, 17), (112, 16), (10, 10), (1, 1)]
+        for (n, want) in cases { #expect(BatchSize.auto.resolve(trainingSamples: n) == want, "n \(n)") }
+        #expect(BatchSize.samples(256).resolve(trainingSamples: 100) == 100)
+        #expect(BatchSize.full.resolve(trainingSamples: 321) == 321)
+        var c = TrainConfig()
+        #expect(c.batchSize == .auto)
+        try c.set("batch-size", "AUTO"); #expect(c.batchSize == .auto)
+        try c.set("batch-size", "64"); #expect(c.batchSize == .samples(64))
+        #expect(throws: UserError.self) { try c.set("batch-size", "some") }
+        // Checkpoints of the Codable era: a number, null (full), and "auto" round-trip.
+        for v: BatchSize in [.auto, .full, .samples(7)] {
+            let data = try JSONEncoder().encode([v])
+            #expect(try JSONDecoder().decode([BatchSize].self, from: data) == [v])
+        }
+        let legacy = try TrainConfig(legacyCheckpointConfig: ["batchSize": NSNull(), "model": "linear"], source: "test")
+        #expect(legacy.batchSize == .full)
     }
 
     @Test func everyKeyTakesAValueOtherThanItsDefault() throws {
@@ -145,7 +166,7 @@ func choicesOf(_ s: Setting) -> [String]? {
         var c = TrainConfig(); c.lr = -0.1
         #expect(throws: UserError("--lr must be a positive number, got -0.1")) { try c.validate() }
         c = TrainConfig(); c.batchSize = 0
-        #expect(throws: UserError("--batch-size must be a positive integer or 'full', got 0")) { try c.validate() }
+        #expect(throws: UserError("--batch-size must be a positive integer, 'full' or 'auto', got 0")) { try c.validate() }
         c = TrainConfig(); c.keep = -1
         #expect(throws: UserError("--keep must be ≥ 0 (0 keeps every checkpoint), got -1")) { try c.validate() }
         c = TrainConfig(); c.activation = "swish"
