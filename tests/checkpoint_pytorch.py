@@ -34,6 +34,19 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
+def model_inputs(images, meta):
+    """The network's inputs as nntrain's gather makes them: x = byte·scale[g] + shift[g] in float32
+    per channel group g with the checkpoint's `normalization` statistics, else byte/255."""
+    n = json.loads(meta["normalization"]) if meta.get("normalization") else None
+    x = images.astype(np.float32)
+    if not n or n["features"] == "none":
+        return x * np.float32(1.0 / 255.0)
+    g = n["groupSize"]
+    scale = np.repeat(np.array(n["scale"], dtype=np.float32), g)
+    shift = np.repeat(np.array(n["shift"], dtype=np.float32), g)
+    return x * scale + shift
+
+
 def main():
     ckpt, metrics = sys.argv[1], sys.argv[2]
     subset = int(sys.argv[3]) if len(sys.argv) > 3 else None
@@ -58,7 +71,8 @@ def main():
     y = read_idx(f"{data_dir}/t10k-labels-idx1-ubyte.gz")
     if subset:
         x, y = x[:subset], y[:subset]
-    h = x.astype(np.float32) * np.float32(1.0 / 255.0)
+    x = model_inputs(x, meta)
+    h = x
     for i, k in enumerate(layers):
         h = h @ sd[f"{k}.weight"].T + sd[f"{k}.bias"]
         if i < len(layers) - 1:
@@ -94,7 +108,7 @@ def main():
         if missing or any(not u.startswith("optimizer.") for u in unexpected):
             failures.append(f"load_state_dict: missing {missing}, unexpected {unexpected}")
         with torch.no_grad():
-            logits = net(torch.from_numpy(x.astype(np.float32) * np.float32(1.0 / 255.0)))
+            logits = net(torch.from_numpy(x))
         tacc = float((logits.argmax(dim=1).numpy() == y).mean())
         print(f"torch {net}: accuracy {tacc:.4f}")
         if abs(tacc - reported) > 0.5 / len(y):

@@ -45,10 +45,15 @@ extension ExperimentSpec {
         return spec
     }
 
-    /// defaults → user overrides → the arm's own settings.
+    /// The trainer's defaults of the time the experiments were documented (docs/experiments.md),
+    /// where they have changed since: images /255, no label smoothing, batch 128. The lecture's
+    /// experiments compare one setting at a time, and their figures stay reproducible.
+    static let documentedDefaults = [("normalize", "none"), ("label-smoothing", "0"), ("batch-size", "128")]
+
+    /// the documented defaults → the experiment's defaults → user overrides → the arm's own settings.
     static func config(_ defaults: [(String, String)], _ s: ExperimentSettings, _ arm: [(String, String)]) throws -> TrainConfig {
         var c = TrainConfig()
-        for (k, v) in defaults { try c.set(k, v, source: "experiment default") }
+        for (k, v) in documentedDefaults + defaults { try c.set(k, v, source: "experiment default") }
         for (k, v) in s.overrides where k != "metrics" { try c.set(k, v, source: "--\(k)") }
         for (k, v) in arm { try c.set(k, v, source: "experiment arm") }
         try c.validate()

@@ -6,8 +6,8 @@ import NNCore
 
 /// `--normalize`: how features (and regression targets) are scaled before the network sees them.
 public enum NormalizeMode: String, Sendable, Codable, CaseIterable {
-    /// `standard` for float (CSV, synthetic) features and regression targets; the fixed /255
-    /// for image bytes (see `Normalization.resolve`).
+    /// `standard` for CSV features and regression targets and (per channel) for images; the
+    /// built-in synthetic sets as generated (see `Normalization.resolve`).
     case auto
     /// x' = (x − μ) / σ per feature (per channel for images, after /255); σ = 0 → divide by 1.
     case standard
@@ -40,15 +40,19 @@ public struct Normalization: Sendable, Equatable, Codable {
     public var targetMean: [Double]
     public var targetStd: [Double]
 
-    /// The one place that decides what `auto` means: image bytes keep the fixed /255 (switch this
-    /// line to `.standard` to make per-channel standardization the image default); tabular (CSV)
-    /// features are standardized, and so are regression targets unless the mode is `none`; the
-    /// built-in synthetic sets (the lecture's experiments) stay as generated.
+    /// The one place that decides what `auto` means: images (bytes) are standardized per channel
+    /// (Fashion-MNIST: (x/255 − 0.286)/0.353, as torchvision's Normalize would be given; it takes
+    /// the default MLP from 0.8936 to 0.9011 after 10 epochs, docs/performance.md); tabular (CSV)
+    /// features are standardized, and so are regression targets; the built-in synthetic sets (the
+    /// lecture's experiments) stay as generated. Explicit modes mean what they say, and
+    /// standardize regression targets with `standard`.
     public static func resolve(_ mode: NormalizeMode, bytes: Bool, regression: Bool, tabular: Bool) -> ResolvedNormalization {
-        if mode == .auto && !tabular { return ResolvedNormalization(features: .none, targets: false) }
-        let features: NormalizeMode = mode == .auto ? (bytes ? .none : .standard) : mode
-        let targets = regression && (mode == .auto || mode == .standard)
-        return ResolvedNormalization(features: features, targets: targets)
+        guard mode == .auto else {
+            return ResolvedNormalization(features: mode, targets: regression && mode == .standard)
+        }
+        if bytes { return ResolvedNormalization(features: .standard, targets: false) }
+        if tabular { return ResolvedNormalization(features: .standard, targets: regression) }
+        return ResolvedNormalization(features: .none, targets: false)
     }
 
     /// The identity on floats, /255 on bytes: what `gather` does without statistics.

@@ -119,8 +119,16 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var normalize = NormalizeMode.auto
     /// Random crops and flips of training images (an `Augmentation` spec).
     public var augment = "none"
-    /// Label smoothing ε of cross-entropy: targets (1−ε)·onehot + ε/K.
-    public var labelSmoothing = 0.0
+    /// Label smoothing ε of cross-entropy: targets (1−ε)·onehot + ε/K; nil (auto): 0.1 with
+    /// cross-entropy, 0 with the other losses (see `resolvedLabelSmoothing`).
+    public var labelSmoothing: Double? = nil
+
+    /// The ε a run of `loss` uses: the setting, or for `auto` 0.1 with cross-entropy (torchvision's
+    /// recipes' value; with per-channel standardization it brings the default MLP to 0.88 in 3
+    /// epochs instead of 4, and to 0.9049 after 10, docs/performance.md) and 0 otherwise.
+    public func resolvedLabelSmoothing(_ loss: LossFunction) -> Double {
+        labelSmoothing ?? (loss == .crossEntropy ? 0.1 : 0)
+    }
     public var reduction = Reduction.fast
     public var exchange = GradientExchange.shared
     /// Lossy compression of gradients and factors on the wire (fast mode only).

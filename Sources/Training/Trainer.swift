@@ -112,13 +112,14 @@ public final class Trainer {
         // Activations are sized for the training batch (at most --micro-batch rows); evaluation
         // walks its fixed 1,000-sample chunks in pieces of this size, so it needs no more memory.
         let micro = min(config.microBatch, globalBatch)
-        if config.labelSmoothing > 0 && lossFn != .crossEntropy {
-            throw UserError("--label-smoothing \(config.labelSmoothing) smooths class labels of cross-entropy; --loss \(lossFn.rawValue) has none (use --label-smoothing 0)")
+        let smoothing = config.resolvedLabelSmoothing(lossFn)
+        if smoothing > 0 && lossFn != .crossEntropy {
+            throw UserError("--label-smoothing \(smoothing) smooths the class labels of cross-entropy; --loss \(lossFn.rawValue) has none (use --label-smoothing auto or 0)")
         }
         guard let augmentation = Augmentation(parsing: config.augment) else { throw UserError("--augment '\(config.augment)': use \(Augmentation.syntax)") }
         try augmentation.check(shape: train.sampleShape, dataset: config.dataset)
         pass = LocalPass(model: model, loss: lossFn, sampler: sampler, train: train, outputs: outputs, micro: micro,
-                         smoothing: config.labelSmoothing, augmentation: augmentation)
+                         smoothing: smoothing, augmentation: augmentation)
         evalScratch = Buffer(count: 4)
         model.reserve(batch: min(micro, max(globalBatch, 1)))
         exchangeContext = ExchangeContext(config: config, comm: comm, model: model, optimizer: optimizer,

@@ -64,6 +64,12 @@ import NNCore
         let n = Normalization.fit(.standard, on: d)
         #expect(n.groupSize == 2 && n.scale.count == 1)
         #expect(abs(n.scale[0] - 2.0 / 255) < 1e-15 && abs(n.shift[0] + 1) < 1e-15)
-        #expect(Normalization.fit(.auto, on: d).features == .none)
+        // auto standardizes images per channel too (and, not tabular, never targets); none keeps /255.
+        let a = Normalization.fit(.auto, on: d, tabular: false)
+        #expect(a.features == .standard && a.scale == n.scale && a.shift == n.shift && a.targetMean.isEmpty)
+        #expect(Normalization.fit(.none, on: d).features == .none)
+        #expect(Normalization.resolve(.auto, bytes: false, regression: true, tabular: false) == ResolvedNormalization(features: .none, targets: false))
+        #expect(Normalization.resolve(.auto, bytes: false, regression: true, tabular: true) == ResolvedNormalization(features: .standard, targets: true))
+        #expect(Normalization.resolve(.minmax, bytes: false, regression: true, tabular: true) == ResolvedNormalization(features: .minmax, targets: false))
     }
 }

@@ -13,7 +13,7 @@ func nonDefaultText(_ s: Setting) -> String? {
     let byName = ["data": "/tmp/data", "model": "mlp:784-64-10", "activation": "tanh", "loss": "mse", "init": "he",
                   "metrics": "/tmp/m.jsonl", "milestones": "3,5", "checkpoint-dir": "/tmp/ck", "checkpoint-every": "250",
                   "resume": "auto", "tensorboard": "/tmp/tb", "seed": "7", "compress": "powersgd:2",
-                  "augment": "crop:2,flip", "batch-size": "32"]
+                  "augment": "crop:2,flip", "batch-size": "32", "label-smoothing": "0.2"]
     if let v = byName[s.name] { return v }
     if let choices = s.expects.hasPrefix("one of") || s.expects.hasPrefix("true") ? choicesOf(s) : nil {
         return choices.first { $0 != d && $0 != "none" }

@@ -13,6 +13,7 @@ func noisyConfig(_ edit: (inout TrainConfig) -> Void = { _ in }) -> TrainConfig 
     c.model = "mlp:784-64-64-10,dropout:0.3"
     c.augment = "crop:2,flip"
     c.labelSmoothing = 0.1
+    c.normalize = .auto      // per-channel standardization: crops pad with (0 − μ)/σ, not 0
     c.steps = 30
     edit(&c)
     return c
