@@ -62,7 +62,7 @@ extension TrainConfig {
                   help: "Label smoothing of cross-entropy: targets (1−ε)·onehot + ε/classes (PyTorch's label_smoothing); auto: 0.1 with cross-entropy, 0 with other losses",
                   check: SettingCheck("must be in [0, 1)") { $0 >= 0 && $0 < 1 }),
         .value(\.normalize, "normalize", .choice, valueName: "mode",
-               help: "Feature scaling fitted on the training set: auto (standard for CSV features and regression targets; /255 for images; synthetic sets as generated), standard (mean/std; per channel for images), minmax, none"),
+               help: "Feature scaling fitted on the training set: auto (standard for CSV features and regression targets, per channel for images; synthetic sets as generated), standard (mean/std; per channel for images), minmax, none"),
         .value(\.shuffle, "shuffle", .bool, valueName: "bool", help: "Shuffle every epoch"),
         .value(\.reduction, "reduction", .choice, valueName: "mode",
                help: "Gradient combination across ranks: fast (one float allreduce) or exact (bit-identical for any number of ranks)"),
