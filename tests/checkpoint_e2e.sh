@@ -135,7 +135,9 @@ test_kill9_during_checkpoint_write() {
     kill -9 $p; wait $p 2>/dev/null
     check "no checkpoint, only the temporary file" [ -z "$(newest_step "$d")" ] || return 1
     # 2. A complete checkpoint (graceful stop), then killed while writing the next one.
-    "$B" train "${FM[@]}" --checkpoint-dir "$d" --checkpoint-every 10 >/dev/null 2>&1 &
+    # --keep 0: with the default 3, a quiet machine writes steps 20–40 and prunes step 10's file
+    # between two polls (as in lost_host.sh), and the wait below never sees it.
+    "$B" train "${FM[@]}" --checkpoint-dir "$d" --checkpoint-every 10 --keep 0 >/dev/null 2>&1 &
     p=$!
     wait_for_file "$d/step-000000010.safetensors" 120 || { log "no checkpoint"; kill -9 $p; return 1; }
     kill -TERM $p; wait $p

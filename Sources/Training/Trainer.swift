@@ -127,6 +127,25 @@ public final class Trainer {
         exchange = ExchangeStrategies.allreduce(exchangeContext)
     }
 
+    /// What the run does to the data and the loss besides the model, for the console: e.g.
+    /// "inputs standardized per channel, label smoothing 0.1, augment crop:2,flip".
+    public var recipeDescription: String {
+        let n = normalization
+        var inputs: String
+        switch n.features {
+        case .standard, .minmax:
+            let how = n.features == .standard ? "standardized" : "min-max scaled"
+            inputs = "inputs \(how) " + (n.groupSize > 1 ? "per channel" : "per feature")
+        default:
+            if case .bytes = data.train.features { inputs = "inputs byte/255" } else { inputs = "inputs as read" }
+        }
+        if n.standardizesTargets { inputs += ", targets standardized" }
+        var parts = [inputs]
+        if pass.smoothing > 0 { parts.append("label smoothing \(pass.smoothing)") }
+        if !pass.augmentation.isIdentity { parts.append("augment \(pass.augmentation)") }
+        return parts.joined(separator: ", ")
+    }
+
     /// The statistics the data is normalized with.
     public var normalization: Normalization { data.train.normalization ?? Normalization.identity(for: data.train) }
 
