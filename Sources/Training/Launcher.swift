@@ -190,7 +190,7 @@ public func train(config: TrainConfig, data: DataSplit, comm: Communicator, quie
                                        append: config.resume != nil)
         let mode = comm.size > 1 ? " on \(comm.size) \(comm.kind == "mpi" ? "MPI ranks" : "workers")" : ""
         let exactNote = config.reduction == .exact ? " (exact reduction: one BLAS thread per rank; use --workers N or mpirun -np N for more cores)" : ""
-        reporter!.message("nntrain: \(config.model) (\(trainer.model.parameterCount) parameters) on \(data.train.name) (\(data.train.count) train, \(data.test.count) test), batch \(trainer.globalBatch)\(mode), \(BLASThreads.current) BLAS thread(s) per rank\(exactNote)")
+        reporter!.message("nntrain: \(config.model) (\(trainer.model.parameterCount) parameters) on \(data.train.name) (\(data.train.count) train, \(data.test.count) test), batch \(trainer.globalBatch)\(mode), \(BLASThreads.current) BLAS thread(s) per rank (OpenBLAS \(BLASKernel.current))\(exactNote)")
         reporter!.message("        \(trainer.recipeDescription)")
     }
     trainer.reporter = reporter

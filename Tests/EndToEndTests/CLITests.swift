@@ -1,6 +1,7 @@
 // The command line as a user meets it: help, a short run, and bad input that must end in
 // one clear message and a non-zero exit — never a trap or a stack dump.
 import Foundation
+import NNCore
 import Testing
 import Training
 
@@ -19,6 +20,15 @@ import Training
                      "--blas-threads <n>", "--quiet", "--stall-timeout <seconds>", "(default: 300)"] {
             #expect(r.stdout.contains(line), "help lacks '\(line)'")
         }
+    }
+
+    @Test func runsTheWidestBLASKernelTheCPUHas() throws {
+        // This test process was not re-executed: if OpenBLAS chose less than the CPU runs here,
+        // the CLI must have asked for the better kernel; otherwise it keeps this one.
+        let r = try nntrain(["train", "--dataset", "xor", "--model", "mlp:2-4-2", "--epochs", "1"])
+        #expect(r.status == 0)
+        let want = BLASKernel.recommended ?? BLASKernel.current
+        #expect(r.stdout.contains("(OpenBLAS \(want))"), "header: \(r.stdout.prefix(200))")
     }
 
     @Test func trainsXorAndWritesMetrics() throws {
