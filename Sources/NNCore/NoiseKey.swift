@@ -18,18 +18,10 @@ public struct NoiseKey: Sendable, Equatable {
 
     /// The generator of one (row, stream) pair: independent of every other row and stream.
     public func rng(row: Int, stream: Int) -> RNG {
-        var h = NoiseKey.mix(seed ^ 0x6A09_E667_F3BC_C908)
-        h = NoiseKey.mix(h ^ UInt64(truncatingIfNeeded: epoch))
-        h = NoiseKey.mix(h ^ UInt64(truncatingIfNeeded: firstPosition + row))
-        h = NoiseKey.mix(h ^ UInt64(truncatingIfNeeded: stream))
+        var h = RNG.splitMix64(seed ^ 0x6A09_E667_F3BC_C908)
+        h = RNG.splitMix64(h ^ UInt64(truncatingIfNeeded: epoch))
+        h = RNG.splitMix64(h ^ UInt64(truncatingIfNeeded: firstPosition + row))
+        h = RNG.splitMix64(h ^ UInt64(truncatingIfNeeded: stream))
         return RNG(seed: h)
-    }
-
-    /// SplitMix64's finalizer: a bijection of 64-bit words that spreads every input bit.
-    @inline(__always) static func mix(_ x: UInt64) -> UInt64 {
-        var z = x &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

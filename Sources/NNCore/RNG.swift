@@ -9,14 +9,19 @@ public struct RNG: RandomNumberGenerator, Sendable, Equatable {
     /// Creates a generator whose whole sequence is fixed by `seed`.
     public init(seed: UInt64) {
         var sm = seed
-        func splitmix(_ x: inout UInt64) -> UInt64 {
-            x &+= 0x9E37_79B9_7F4A_7C15
-            var z = x
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        state = (splitmix(&sm), splitmix(&sm), splitmix(&sm), splitmix(&sm))
+        func next() -> UInt64 { defer { sm &+= RNG.golden }; return RNG.splitMix64(sm) }
+        state = (next(), next(), next(), next())
+    }
+
+    static let golden: UInt64 = 0x9E37_79B9_7F4A_7C15
+
+    /// SplitMix64 (Steele et al. 2014) at state x: the finalizer of x + golden, a bijection of
+    /// 64-bit words that spreads every input bit. Seeds the generator, and hashes NoiseKey's fields.
+    @inline(__always) public static func splitMix64(_ x: UInt64) -> UInt64 {
+        var z = x &+ golden
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 
     /// Restores a generator from a saved state (see `state`).

@@ -6,7 +6,7 @@ import NNCore
 
 /// Builds inputs and targets for a check and runs it.
 func checkModel(_ layers: [any Layer<Double>], loss: LossFunction, batch: Int = 4, l2: Double = 0,
-                seed: UInt64 = 1, inputScale: Double = 1) -> [GradientCheckResult] {
+                seed: UInt64 = 1, inputScale: Double = 1, smoothing: Double = 0) -> [GradientCheckResult] {
     let net = Sequential<Double>(layers)
     var rng = RNG(seed: seed)
     net.initialize(.pytorch, rng: &rng)
@@ -18,7 +18,8 @@ func checkModel(_ layers: [any Layer<Double>], loss: LossFunction, batch: Int = 
     let values = Buffer<Double>(count: batch * outputs)
     for i in 0..<values.count { values[i] = rng.uniform(-1, 1) }
     return GradientCheck.run(model: net, loss: loss, x: x.pointer,
-                             targets: Targets(labels: labels.pointer, values: values.pointer), batch: batch, l2: l2)
+                             targets: Targets(labels: labels.pointer, values: values.pointer), batch: batch, l2: l2,
+                             smoothing: smoothing)
 }
 
 @Suite struct GradientCheckTests {
@@ -185,14 +186,7 @@ func checkModel(_ layers: [any Layer<Double>], loss: LossFunction, batch: Int = 
     @Test func gradientCheck() {
         for eps in [0.1, 0.5] {
             let layers: [any Layer<Double>] = [Linear(4, 6), ActivationLayer(.tanh, shape: [6]), Linear(6, 5)]
-            let net = Sequential<Double>(layers)
-            var rng = RNG(seed: 9)
-            net.initialize(.pytorch, rng: &rng)
-            let x = Buffer<Double>(count: 3 * 4)
-            for i in 0..<x.count { x[i] = rng.uniform(-1, 1) }
-            let labels = Buffer<Int32>(count: 3)
-            for i in 0..<3 { labels[i] = Int32(i + 1) }
-            for r in GradientCheck.run(model: net, loss: .crossEntropy, x: x.pointer, targets: Targets(labels: labels.pointer), batch: 3, smoothing: eps) {
+            for r in checkModel(layers, loss: .crossEntropy, batch: 3, seed: 9, smoothing: eps) {
                 #expect(r.maxRelativeError <= 1e-6, "ε \(eps) \(r.name): \(r.maxRelativeError)")
             }
         }

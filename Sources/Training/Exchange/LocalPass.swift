@@ -83,11 +83,17 @@ final class LocalPass {
         let n = positions.count
         gather(positions, into: xp, labels: labels.pointer, targets: targets.pointer, indices: indices.pointer)
         // Dropout's masks: a function of (seed, epoch, position), the same on every rank.
-        if noisy { model.noise = NoiseKey(seed: sampler.seed, epoch: sampler.epoch, firstPosition: positions.lowerBound) }
+        if noisy { model.noise = noiseKey(positions) }
         let z = model.forward(xp, batch: n)
         if noisy { model.noise = nil }
         return loss.evaluate(z, targets: Targets(labels: labels.pointer, values: targets.pointer),
                              batch: n, outputs: outputs, dz: model.outputGradient, scale: scale, smoothing: smoothing)
+    }
+
+    /// The per-sample random numbers of the samples at sampler positions `positions` (dropout and
+    /// augmentation draw from it, each with its own stream).
+    private func noiseKey(_ positions: Range<Int>) -> NoiseKey {
+        NoiseKey(seed: sampler.seed, epoch: sampler.epoch, firstPosition: positions.lowerBound)
     }
 
     /// The training inputs of sampler positions `positions` (contiguous) into `xp`
@@ -101,7 +107,7 @@ final class LocalPass {
         if !augmentation.isIdentity {
             padding.withUnsafeBufferPointer { pad in
                 augmentation.apply(xp, rows: n, shape: train.sampleShape,
-                                   key: NoiseKey(seed: sampler.seed, epoch: sampler.epoch, firstPosition: positions.lowerBound),
+                                   key: noiseKey(positions),
                                    padding: pad.baseAddress!, scratch: scratch.pointer)
             }
         }
