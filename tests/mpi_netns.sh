@@ -21,6 +21,8 @@
 #   6b. 2 ranks, 1 per host (no shared memory): the default exchange allgathers batch factors
 #      across the hosts ("factors 2x1 (allgather …)") and matches one process; so does
 #      --exchange factors with --compress bf16 within bf16's rounding;
+#   6c. 2 ranks, 1 per host, --exchange allreduce: the gradient in 2 buckets allreduced during
+#      backward gives the bits of one allreduce after it (--bucket-mb 0);
 #   7. hosts whose data differ (here: host B given another --train-subset) end the job with
 #      the fingerprint message naming rank 1, a non-zero exit and no hang.
 # Cleans up the namespaces on any exit. Needs root (ip netns) and OpenMPI.
@@ -209,6 +211,24 @@ for variant in "factors 2x1 (allgather:1e-5:" "factors 2x1 bf16 (allgather 3/3 l
     fi
     rm -f "$work/h.jsonl"
 done
+
+# --- 6c. one rank per host, --exchange allreduce: buckets overlapped with backward -----------
+# The default MLP's gradient goes in 2 buckets (layers 2-4, then layer 0), each allreduced by
+# the collective thread while backward computes the layers below. Two ranks: a + b is the same
+# bits whoever adds, so the parameters must equal one allreduce after backward (--bucket-mb 0).
+for cap in 1 0; do
+    out="$(timeout 180 ip netns exec "$nsA" mpirun -np 2 --host "$ipA:1,$ipB:1" "${mca[@]}" "$bin" "${fargs[@]}" --exchange allreduce --bucket-mb $cap --metrics "$work/b$cap.jsonl" 2>&1)"; rc=$?
+    [[ -n "$out" ]] && echo "$out" | grep -v "^\s*$" | sed 's/^/  /'
+    [[ $rc == 0 ]] || bad "--exchange allreduce --bucket-mb $cap across hosts: exit $rc"
+done
+exchange() { grep '"event":"done"' "$1" 2>/dev/null | grep -o '"exchange":"[^"]*"' | cut -d'"' -f4; }   # the label has a comma
+ex1="$(exchange "$work/b1.jsonl")"; ex0="$(exchange "$work/b0.jsonl")"
+sb1="$(sha "$work/b1.jsonl")"; sb0="$(sha "$work/b0.jsonl")"
+if [[ "$ex1" == "allreduce (2 buckets, overlapped with backward)" && "$ex0" == "allreduce" && -n "$sb0" && "$sb1" == "$sb0" ]]; then
+    ok "2 ranks, 1 per host: '$ex1' gives the bits of one allreduce after backward ($sb1)"
+else
+    bad "overlapped buckets across hosts: exchange '$ex1' vs '$ex0', parameters_sha256 '$sb1' vs '$sb0'"
+fi
 
 # --- 7. a host with different data: fingerprint mismatch ends the job -----------------------
 start=$(date +%s)

@@ -22,45 +22,56 @@ cleanup() {
     rm -rf "$W"
 }
 trap cleanup EXIT
-fail() { echo "FAIL stall: $*"; echo "--- job output:"; cat "$W/out" 2>/dev/null | tail -20; exit 1; }
+fail() { echo "FAIL stall$label: $*"; echo "--- job output:"; cat "$W/out" 2>/dev/null | tail -20; exit 1; }
 
 victim=1
-mpirun --oversubscribe --bind-to none -np 2 "$B" train --train-subset 6000 --test-subset 500 --model mlp:784-64-10 \
-    --batch-size 64 --epochs 1000 --quiet --checkpoint-dir "$W/ck" --checkpoint-every 20 --stall-timeout 15 \
-    >"$W/out" 2>&1 &
-job=$!
+label=""
+# One case: start the job with the extra flags "$@", stop rank $victim, check the ending.
+stall_case() {
+    rm -rf "$W/ck" "$W/out"
+    mpirun --oversubscribe --bind-to none -np 2 "$B" train --train-subset 6000 --test-subset 500 --model mlp:784-64-10 \
+        --batch-size 64 --epochs 1000 --quiet --checkpoint-dir "$W/ck" --checkpoint-every 20 --stall-timeout 15 "$@" \
+        >"$W/out" 2>&1 &
+    job=$!
 
-# Wait for a checkpoint (training is under way), then for a second one (mid-run, not at start).
-for _ in $(seq 1 1200); do
-    [ "$(ls "$W/ck" 2>/dev/null | grep -c '^step-.*\.safetensors$')" -ge 2 ] && break
-    kill -0 "$job" 2>/dev/null || fail "the job ended before it wrote two checkpoints"
-    sleep 0.1
-done
-[ "$(ls "$W/ck" 2>/dev/null | grep -c '^step-.*\.safetensors$')" -ge 2 ] || fail "no checkpoints after 120 s"
+    # Wait for a checkpoint (training is under way), then for a second one (mid-run, not at start).
+    for _ in $(seq 1 1200); do
+        [ "$(ls "$W/ck" 2>/dev/null | grep -c '^step-.*\.safetensors$')" -ge 2 ] && break
+        kill -0 "$job" 2>/dev/null || fail "the job ended before it wrote two checkpoints"
+        sleep 0.1
+    done
+    [ "$(ls "$W/ck" 2>/dev/null | grep -c '^step-.*\.safetensors$')" -ge 2 ] || fail "no checkpoints after 120 s"
 
-pid=""
-for p in $(pgrep -P "$job"); do
-    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$victim"; then pid=$p; fi
-done
-[ -n "$pid" ] || fail "rank $victim's process not found among mpirun's children"
-kill -STOP "$pid"
-stopped=$SECONDS
-echo "stall: SIGSTOP rank $victim (pid $pid)"
+    pid=""
+    for p in $(pgrep -P "$job"); do
+        if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$victim"; then pid=$p; fi
+    done
+    [ -n "$pid" ] || fail "rank $victim's process not found among mpirun's children"
+    kill -STOP "$pid"
+    stopped=$SECONDS
+    echo "stall: SIGSTOP rank $victim (pid $pid)"
 
-ended=""
-while [ $((SECONDS - stopped)) -le 45 ]; do
-    if ! kill -0 "$job" 2>/dev/null; then ended=$SECONDS; break; fi
-    sleep 0.2
-done
-[ -n "$ended" ] || fail "the job was still running $((SECONDS - stopped)) s after the stop"
-wait "$job"; status=$?
-job=""
-took=$((ended - stopped))
-echo "stall: job ended $took s after the stop, exit status $status"
-[ "$took" -le 30 ] || fail "the job took $took s (> 30 s) to end"
-[ "$status" -ne 0 ] || fail "exit status 0 after a stall"
-grep -E "rank $victim never arrived at collective [0-9]+ \(step [0-9]+\)" "$W/out" || fail "no message naming rank $victim and the step"
+    ended=""
+    while [ $((SECONDS - stopped)) -le 45 ]; do
+        if ! kill -0 "$job" 2>/dev/null; then ended=$SECONDS; break; fi
+        sleep 0.2
+    done
+    [ -n "$ended" ] || fail "the job was still running $((SECONDS - stopped)) s after the stop"
+    wait "$job"; status=$?
+    job=""
+    took=$((ended - stopped))
+    echo "stall: job ended $took s after the stop, exit status $status"
+    [ "$took" -le 30 ] || fail "the job took $took s (> 30 s) to end"
+    [ "$status" -ne 0 ] || fail "exit status 0 after a stall"
+    grep -E "rank $victim never arrived at collective [0-9]+ \(step [0-9]+\)" "$W/out" || fail "no message naming rank $victim and the step"
 
-newest="$(ls "$W/ck" | grep -E '^step-[0-9]+\.safetensors$' | sort | tail -1)"
-"$B" inspect "$W/ck/$newest" >"$W/inspect" 2>&1 || { cat "$W/inspect"; fail "the last checkpoint $newest does not load"; }
-echo "ok stall ($newest loads)"
+    newest="$(ls "$W/ck" | grep -E '^step-[0-9]+\.safetensors$' | sort | tail -1)"
+    "$B" inspect "$W/ck/$newest" >"$W/inspect" 2>&1 || { cat "$W/inspect"; fail "the last checkpoint $newest does not load"; }
+    echo "ok stall$label ($newest loads)"
+}
+
+stall_case
+# The allreduce in buckets: rank 0's collective thread is the one left waiting in MPI_Allreduce
+# while its main thread waits for it; the watchdog must still end the job.
+label=" (--exchange allreduce, 2 buckets overlapped with backward)"
+stall_case --exchange allreduce --bucket-mb 0.001

@@ -38,12 +38,17 @@ public protocol Communicator: AnyObject {
     /// This rank's progress counters, which every collective above advances; the stall
     /// watchdog reads them (see StallWatch).
     var stallWatch: StallWatch { get }
+    /// Whether a rank's collectives may be called from a thread other than its main thread
+    /// (one at a time, in the same order on every rank): what `CollectiveThread` needs.
+    var collectivesFromAnyThread: Bool { get }
 }
 
 extension Communicator {
     /// The default for communicators that keep no counters: one shared watch nobody reads.
     /// A communicator that wraps another should return the inner one's.
     public var stallWatch: StallWatch { StallWatch.unwatched }
+    /// The default: only the thread that made the communicator calls it.
+    public var collectivesFromAnyThread: Bool { false }
 
     /// Tells the stall watchdog which step this rank is working on (1-based): one relaxed
     /// atomic store, so the trainer can call it every step.

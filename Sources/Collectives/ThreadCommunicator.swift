@@ -123,6 +123,8 @@ public final class ThreadCommunicator: Communicator, @unchecked Sendable {
     public var size: Int { group.size }
     public var kind: String { "threads" }
     public var stallWatch: StallWatch { group.watches[rank] }
+    /// A rank is whichever thread calls it: the group's barriers key on the rank, not the thread.
+    public var collectivesFromAnyThread: Bool { true }
 
     init(group: ThreadGroup, rank: Int) { self.group = group; self.rank = rank }
 

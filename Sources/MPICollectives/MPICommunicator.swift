@@ -15,6 +15,9 @@ public final class MPICommunicator: Communicator {
     /// The thread level MPI_Init_thread provided.
     public let threadLevel: Int32
     private var watchdog: MPIStallWatchdog?
+    /// MPI_THREAD_MULTIPLE lets a second thread call MPI (asked for with the stall watchdog,
+    /// which the default `--stall-timeout` starts).
+    public var collectivesFromAnyThread: Bool { threadLevel >= Int32(MPI_THREAD_MULTIPLE) }
 
     /// Whether this process was started by OpenMPI's mpirun (OMPI_COMM_WORLD_SIZE is set).
     public static var launchedByMPI: Bool { ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] != nil }

@@ -141,11 +141,22 @@ public final class Sequential<Scalar: NNScalar> {
 
     /// Backpropagates `outputGradient` through the layers (chain rule, last layer first),
     /// overwriting `gradients` with dL/dθ. x must be the input of the preceding `forward`.
-    public func backward(_ x: UnsafePointer<Scalar>, batch: Int, accumulate: Bool = false) {
+    /// `layerDone(k)` runs once layer k's gradients (offsets[k] ..< offsets[k] + its parameter
+    /// count) are final and backward will not touch them again, so that an exchange may start
+    /// sending them while the layers below are still computed. For a Linear layer that is
+    /// before its dx GEMM (Linear.backward's own order: dW and db, then dx; the same bits).
+    public func backward(_ x: UnsafePointer<Scalar>, batch: Int, accumulate: Bool = false, layerDone: ((Int) -> Void)? = nil) {
         for k in stride(from: layers.count - 1, through: 0, by: -1) {
             let input = k == 0 ? x : UnsafePointer(activations[k - 1])
             let dx: UnsafeMutablePointer<Scalar>? = k == 0 ? nil : deltas[k - 1]
+            if let layerDone, let linear = layers[k] as? Linear<Scalar> {
+                linear.weightGradient(rows: 0..<linear.outFeatures, x: input, dy: deltas[k], batch: batch, accumulate: accumulate)
+                layerDone(k)
+                if let dx { linear.inputGradient(dy: deltas[k], dx: dx, batch: batch) }
+                continue
+            }
             layers[k].backward(x: input, y: activations[k], dy: deltas[k], dx: dx, batch: batch, accumulate: accumulate)
+            layerDone?(k)
         }
     }
 

@@ -30,6 +30,18 @@ enum ExchangeStrategies {
         }
     }
 
+    /// The allreduce of a run: in fast mode without compression, in buckets overlapped with
+    /// backward (`--bucket-mb` > 0, at least two buckets, ranks that can run collectives on a
+    /// second thread), else `allreduce(c)`.
+    static func runAllreduce(_ c: ExchangeContext) -> ExchangeStrategy {
+        if c.config.reduction == .fast, c.config.compress == .none, c.config.bucketMiB > 0, c.comm.size > 1,
+           c.comm.collectivesFromAnyThread, !c.syncBeforeAllreduce,
+           OverlappedAllreduceExchange.buckets(model: c.model, bucketMiB: c.config.bucketMiB).count > 1 {
+            return OverlappedAllreduceExchange(comm: c.comm, model: c.model, bucketMiB: c.config.bucketMiB)
+        }
+        return allreduce(c)
+    }
+
     /// The strategy for a run (collective: every rank calls it).
     ///
     /// 0. `--compress powersgd:R`: PowerSGDExchange, whatever `--exchange` says (it is an allreduce).
@@ -38,20 +50,20 @@ enum ExchangeStrategies {
     /// 2. `shared`/`shared-gradients`: SharedGradientsExchange (fast or exact sums).
     /// 3. `factors`, or `shared` where ranks share no memory: AllgatherFactorExchange where
     ///    its cost model finds factors cheaper for some layer (`factors`: for every layer).
-    /// 4. Otherwise: AllreduceExchange.
+    /// 4. Otherwise: `runAllreduce` (bucketed and overlapped, or AllreduceExchange).
     /// `--compress` acts where bytes cross a network: in 3 and 4; the node-shared exchanges sum in memory.
     static func make(_ c: ExchangeContext) throws -> ExchangeStrategy {
         let config = c.config
         if case .powerSGD(let rank) = config.compress, c.comm.size > 1 { return PowerSGDExchange(c, rank: rank) }
-        guard config.exchange != .allreduce, c.comm.size > 1 else { return allreduce(c) }
-        if config.exchange == .factors { return try AllgatherFactorExchange.make(c, force: true) ?? allreduce(c) }
+        guard config.exchange != .allreduce, c.comm.size > 1 else { return runAllreduce(c) }
+        if config.exchange == .factors { return try AllgatherFactorExchange.make(c, force: true) ?? runAllreduce(c) }
         let exact = config.reduction == .exact
         let factorRows = exact || config.exchange != .shared ? nil
             : SharedFactorExchange.rows(model: c.model, globalBatch: c.globalBatch, worldSize: c.comm.size, microBatch: c.microBatch)
         let extra = factorRows.map { SharedFactorExchange.sharedCount(model: c.model, rows: $0) } ?? 0
         guard let node = try NodeShare.attach(comm: c.comm, model: c.model, optimizer: c.optimizer, exact: exact, extraShared: extra) else {
             if config.exchange == .shared, let f = try AllgatherFactorExchange.make(c, force: false) { return f }
-            return allreduce(c)
+            return runAllreduce(c)
         }
         if let rows = factorRows { return try SharedFactorExchange(node: node, comm: c.comm, rows: rows) }
         return exact ? SharedGradientsExchange(summand: ExactSum(shards: config.shards), node: node, comm: c.comm)

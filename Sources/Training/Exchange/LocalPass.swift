@@ -4,6 +4,14 @@ import NNCore
 import NNData
 import NeuralNet
 
+/// What an exchange that sends during backward is told by `LocalPass.gradient`.
+struct BackwardHooks {
+    /// The loss sum of all the step's positions, known before the last backward starts.
+    var lossKnown: (Double) -> Void
+    /// Layer k's gradients are final (called in the last micro-batch, top layer first).
+    var layerDone: (Int) -> Void
+}
+
 /// The local forward/backward of one rank: gathers samples, runs the model and the loss, and
 /// backpropagates into `model.gradients`.
 ///
@@ -54,10 +62,16 @@ final class LocalPass {
     /// Computes scale · Σ_{samples at sampler positions `positions`} ∇θ loss into
     /// model.gradients[0..<P] (overwriting it) and returns the loss sum. Empty: zero gradient.
     /// Larger ranges than one micro-batch accumulate micro-batch by micro-batch.
-    func gradient(positions: Range<Int>, scale: Float) -> Double {
+    ///
+    /// `hooks` see the last micro-batch (an exchange that overlaps sending with backward):
+    /// `lossKnown` gets the loss sum over all positions before the last backward starts, and
+    /// `layerDone(k)` runs once layer k's gradients are final. With no positions, `lossKnown(0)`
+    /// runs after the gradient is zeroed and no layer is reported.
+    func gradient(positions: Range<Int>, scale: Float, hooks: BackwardHooks? = nil) -> Double {
         let P = parameterCount
         if positions.isEmpty {
             model.gradients.pointer.update(repeating: 0, count: P)
+            hooks?.lossKnown(0)
             return 0
         }
         var lossSum = 0.0
@@ -65,11 +79,17 @@ final class LocalPass {
         var lo = positions.lowerBound
         while lo < positions.upperBound {
             let n = min(micro, positions.upperBound - lo)
+            let last = lo + n == positions.upperBound
             lossSum += forwardAndLoss(lo..<lo + n, into: x.pointer, scale: scale)
             // Every micro-batch accumulates into a zeroed buffer: memset is ~2× faster than
             // OpenBLAS 0.3.21's beta=0 pass over C (sgemm_beta), and the bits are the same.
             if first { model.gradients.pointer.update(repeating: 0, count: P) }
-            model.backward(x.pointer, batch: n, accumulate: true)
+            if last, let hooks {
+                hooks.lossKnown(lossSum)
+                model.backward(x.pointer, batch: n, accumulate: true, layerDone: hooks.layerDone)
+            } else {
+                model.backward(x.pointer, batch: n, accumulate: true)
+            }
             first = false
             lo += n
         }
