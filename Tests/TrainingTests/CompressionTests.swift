@@ -82,6 +82,35 @@ import NNData
         }
     }
 
+    @Test func powerSGDsBlockedPassesComputeTheFormulas() {
+        // 150 rows (two full blocks of 64 and one of 22) × 37 columns, rank 3, 2 ranks: the
+        // blocked passes against the formulas summed in Double, element by element.
+        let rows = 150, cols = 37, R = 3
+        var rng = RNG(seed: 11, stream: 1)
+        func draw(_ n: Int) -> [Float] { (0..<n).map { _ in Float(rng.normal()) } }
+        let g0 = draw(rows * cols), e0 = draw(rows * cols), q = draw(cols * R), pHat = draw(rows * R)
+        var e = e0, p = [Float](repeating: .nan, count: rows * R)
+        PowerSGDExchange.accumulateAndProject(error: &e, gradient: g0, q: q, p: &p, rows: rows, cols: cols, rank: R)
+        for i in 0..<rows {
+            for j in 0..<cols { #expect(e[i * cols + j] == e0[i * cols + j] + g0[i * cols + j]) }
+            for r in 0..<R {
+                var want = 0.0
+                for j in 0..<cols { want += Double(e0[i * cols + j] + g0[i * cols + j]) * Double(q[j * R + r]) }
+                #expect(abs(Double(p[i * R + r]) - want) <= 1e-4 * max(1, abs(want)), "p[\(i), \(r)]")
+            }
+        }
+        var g = [Float](repeating: .nan, count: rows * cols), e2 = e
+        PowerSGDExchange.expand(p: pHat, q: q, gradient: &g, error: &e2, rows: rows, cols: cols, rank: R, inverseRanks: 0.5)
+        for i in 0..<rows {
+            for j in 0..<cols {
+                var want = 0.0
+                for r in 0..<R { want += Double(pHat[i * R + r]) * Double(q[j * R + r]) }
+                #expect(abs(Double(g[i * cols + j]) - want) <= 1e-5 * max(1, abs(want)), "g[\(i), \(j)]")
+                #expect(e2[i * cols + j] == e[i * cols + j] - g[i * cols + j] * 0.5)
+            }
+        }
+    }
+
     @Test func gramSchmidtGivesOrthonormalColumns() {
         // [4, 2]: columns (1, 1, 0, 0) and (1, 0, 1, 0) → (1, 1, 0, 0)/√2 and (1, −1, 2, 0)/√6.
         var a: [Float] = [1, 1, 1, 0, 0, 1, 0, 0]
