@@ -5,7 +5,7 @@
 #
 #   launch/sanitize.sh [thread|address]...     # default: both
 #
-# TSan: CollectivesTests, DataParallelTests, ResumeTests, AllgatherFactorTests and CompressionTests
+# TSan: CollectivesTests, DataParallelTests, ResumeTests, AllgatherFactorTests, CompressionTests and OverlapTests
 # (the code where threads meet: the
 # in-process communicator, the exchange strategies, stall watch, checkpoints across workers).
 # ASan: every test target except EndToEndTests (which runs the CLI binary and mpirun as
@@ -24,7 +24,7 @@ status=0
 
 for s in "${which[@]}"; do
     case "$s" in
-        thread)  scratch=.build-tsan; select=(--filter 'CollectivesTests|DataParallelTests|ResumeTests|AllgatherFactorTests|CompressionTests') ;;
+        thread)  scratch=.build-tsan; select=(--filter 'CollectivesTests|DataParallelTests|ResumeTests|AllgatherFactorTests|CompressionTests|OverlapTests') ;;
         address) scratch=.build-asan; select=(--skip EndToEndTests) ;;
         *) echo "sanitize: unknown sanitizer '$s' (thread or address)"; exit 2 ;;
     esac
