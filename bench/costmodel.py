@@ -30,6 +30,8 @@ The model (per step, per rank, b = 128 samples per rank, N ranks = nodes, one pe
     allreduce        one allreduce of the whole fp32 gradient (nntrain today, numpy+mpi4py)
     allreduce-bf16   the same in bf16 (half the bytes; fp32 accumulation)
     overlap          allreduce per layer, each started when its layer's backward is done
+    buckets          nntrain's overlapped allreduce (--bucket-mb 1): [W3,b3,W2,b2] after layer 2's
+                     weight gradient, then [W1,b1]
     ddp / ddp-bf16   DDP's buckets (1 MB first bucket: W3,b3,b2,W2; then W1,b1), overlapped
     factors(-bf16)   allgather every Linear layer's x and dy rows (b·(in+out) floats per rank),
                      each rank forming dW over the global batch: +(N-1)× the weight-gradient GEMMs
@@ -141,6 +143,8 @@ def strategy_time(name, n, link, comp):
         return comp.t + ring_allreduce(P * w, n, link), 2 * (n - 1) / n * P * w
     if name == "overlap":
         return pipeline(comp, [[2], [1], [0]], n, link), 2 * (n - 1) / n * P * 4
+    if name == "buckets":   # nntrain's overlapped allreduce at --bucket-mb 1: [W3,b3,W2,b2], then [W1,b1]
+        return pipeline(comp, [[2, 1], [0]], n, link), 2 * (n - 1) / n * P * 4
     if name in ("ddp", "ddp-bf16"):
         w = 2 if name.endswith("bf16") else 4
         return pipeline(comp, [[2, 1], [0]], n, link, w), 2 * (n - 1) / n * P * w
@@ -159,7 +163,7 @@ def strategy_time(name, n, link, comp):
     raise SystemExit(f"costmodel: unknown strategy {name}")
 
 
-STRATEGIES = ["allreduce", "allreduce-bf16", "overlap", "ddp", "ddp-bf16", "factors", "factors-bf16", "hybrid", "hybrid-bf16",
+STRATEGIES = ["allreduce", "allreduce-bf16", "overlap", "buckets", "ddp", "ddp-bf16", "factors", "factors-bf16", "hybrid", "hybrid-bf16",
               "powersgd:4"]
 # Which implementation's compute and protocol efficiency a strategy uses in the predictions.
 IMPL = {"ddp": "torch", "ddp-bf16": "torch"}
@@ -278,6 +282,8 @@ def nntrain_strategy(spec, exchange):
         base = "factors" if (m is None or m.group(1) == m.group(2)) else "hybrid"
     elif exchange == "allreduce":
         base = "allreduce"
+    elif exchange and exchange.startswith("allreduce (") and "overlapped" in exchange:
+        base = "buckets"
     else:
         return None
     return base + ("-bf16" if comp in ("bf16", "fp16") else "")
