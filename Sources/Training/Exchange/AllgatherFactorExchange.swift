@@ -12,7 +12,8 @@
 // with gradients are packed with the tail; when that pack is small (or there are 2 ranks, where
 // an allgather moves the bytes a ring allreduce does) it rides in the same allgather and every
 // rank sums the ranks' packs in rank order — one collective per step, since OpenMPI's TCP
-// collectives have a large fixed cost (≈ 14 ms each at 1 Gbit/s here, docs/performance.md);
+// collectives had a large fixed cost on a loaded machine (≈ 14 ms each at 1 Gbit/s; quiet:
+// none measurable, docs/performance.md), and one collective is one round of latencies;
 // a large pack goes in its own allreduce.
 //
 // Exact: no approximation. Every rank computes the same dW (the same GEMMs on the same
