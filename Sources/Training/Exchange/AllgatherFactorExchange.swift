@@ -255,12 +255,10 @@ final class AllgatherFactorExchange: ExchangeStrategy {
                 (g + model.offsets[l.index]).update(from: p + l.packOffset, count: l.linear.parameterCount)
             }
         }
-        let P = model.parameterCount
         let (lossSum, count, stop) = FastSum().tail { p[pack.count - Tail.size + $0] }
-        let sq = l2 > 0 ? addL2Gradient(g, model.parameters.pointer, l2: l2, 0..<P) : 0
-        let finite = allFinite(g, count: P)
+        let r = Reduced.wholeModel(model, lossSum: lossSum, count: count, stop: stop, l2: l2)
         clock.charge(.compute)
-        return Reduced(lossSum: lossSum, count: count, stop: stop, finite: finite, sumSquares: Double(sq))
+        return r
     }
 }
 

@@ -45,8 +45,7 @@ final class AllreduceExchange<S: Summand>: ExchangeStrategy {
         let g = model.gradients.pointer
         summand.gradients(UnsafePointer(words.baseAddress!), 0..<P, into: g)
         let (lossSum, count, stop) = summand.tail { words[P + $0] }
-        let sq = l2 > 0 ? addL2Gradient(g, model.parameters.pointer, l2: l2, 0..<P) : 0
-        return Reduced(lossSum: lossSum, count: count, stop: stop, finite: allFinite(g, count: P), sumSquares: Double(sq))
+        return .wholeModel(model, lossSum: lossSum, count: count, stop: stop, l2: l2)
     }
 }
 

@@ -60,6 +60,17 @@ extension ExchangeStrategy {
     func detach() throws {}
 }
 
+extension Reduced {
+    /// The result of a strategy after which every rank holds the whole reduced gradient in
+    /// `model.gradients[0..<P]` and updates all of θ: adds 2λθ over all of it (Σθ² in index
+    /// order) and checks every element for finiteness.
+    static func wholeModel(_ model: Sequential<Float>, lossSum: Double, count: Int, stop: Bool, l2: Double) -> Reduced {
+        let g = model.gradients.pointer, P = model.parameterCount
+        let sq = l2 > 0 ? addL2Gradient(g, model.parameters.pointer, l2: l2, 0..<P) : 0
+        return Reduced(lossSum: lossSum, count: count, stop: stop, finite: allFinite(g, count: P), sumSquares: Double(sq))
+    }
+}
+
 /// J(θ) = λ‖θ‖² + loss: adds the gradient 2λθ to g over `range` and returns Σθ² over it,
 /// summed in index order (so every rank that covers the same range gets the same bits).
 @inline(__always) func addL2Gradient(_ g: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>, l2: Double, _ range: Range<Int>) -> Float {

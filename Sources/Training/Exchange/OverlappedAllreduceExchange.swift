@@ -99,8 +99,7 @@ final class OverlappedAllreduceExchange: ExchangeStrategy {
         try thread.wait()
         clock.charge(.comm)
         let (lossSum, count, stop) = FastSum().tail { g[P + $0] }
-        let sq = l2 > 0 ? addL2Gradient(g, model.parameters.pointer, l2: l2, 0..<P) : 0
-        return Reduced(lossSum: lossSum, count: count, stop: stop, finite: allFinite(g, count: P), sumSquares: Double(sq))
+        return .wholeModel(model, lossSum: lossSum, count: count, stop: stop, l2: l2)
     }
 
     func detach() throws { thread.stop() }

@@ -106,10 +106,9 @@ final class PowerSGDExchange: ExchangeStrategy {
         d = denseOffset
         for r in dense { (g + r.lowerBound).update(from: f + d, count: r.count); d += r.count }
         let (lossSum, count, stop) = FastSum().tail { f[d + $0] }
-        let sq = l2 > 0 ? addL2Gradient(g, model.parameters.pointer, l2: l2, 0..<P) : 0
-        let finite = allFinite(g, count: P)
+        let r = Reduced.wholeModel(model, lossSum: lossSum, count: count, stop: stop, l2: l2)
         clock.charge(.compute)
-        return Reduced(lossSum: lossSum, count: count, stop: stop, finite: finite, sumSquares: Double(sq))
+        return r
     }
 
     /// Rows per block of the two fused passes below: a block of M and of the gradient (2 × 64 ×
