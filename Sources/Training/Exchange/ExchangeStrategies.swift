@@ -35,9 +35,9 @@ enum ExchangeStrategies {
     /// second thread), else `allreduce(c)`.
     static func runAllreduce(_ c: ExchangeContext) -> ExchangeStrategy {
         if c.config.reduction == .fast, c.config.compress == .none, c.config.bucketMiB > 0, c.comm.size > 1,
-           c.comm.collectivesFromAnyThread, !c.syncBeforeAllreduce,
-           OverlappedAllreduceExchange.buckets(model: c.model, bucketMiB: c.config.bucketMiB).count > 1 {
-            return OverlappedAllreduceExchange(comm: c.comm, model: c.model, bucketMiB: c.config.bucketMiB)
+           c.comm.collectivesFromAnyThread, !c.syncBeforeAllreduce {
+            let buckets = OverlappedAllreduceExchange.buckets(model: c.model, bucketMiB: c.config.bucketMiB)
+            if buckets.count > 1 { return OverlappedAllreduceExchange(comm: c.comm, model: c.model, buckets: buckets) }
         }
         return allreduce(c)
     }

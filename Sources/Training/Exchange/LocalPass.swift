@@ -84,12 +84,8 @@ final class LocalPass {
             // Every micro-batch accumulates into a zeroed buffer: memset is ~2× faster than
             // OpenBLAS 0.3.21's beta=0 pass over C (sgemm_beta), and the bits are the same.
             if first { model.gradients.pointer.update(repeating: 0, count: P) }
-            if last, let hooks {
-                hooks.lossKnown(lossSum)
-                model.backward(x.pointer, batch: n, accumulate: true, layerDone: hooks.layerDone)
-            } else {
-                model.backward(x.pointer, batch: n, accumulate: true)
-            }
+            if last { hooks?.lossKnown(lossSum) }
+            model.backward(x.pointer, batch: n, accumulate: true, layerDone: last ? hooks?.layerDone : nil)
             first = false
             lo += n
         }

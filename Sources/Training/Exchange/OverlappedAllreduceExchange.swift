@@ -61,10 +61,9 @@ final class OverlappedAllreduceExchange: ExchangeStrategy {
         return buckets(layers: layers, parameterCount: model.parameterCount, capFloats: cap)
     }
 
-    /// - Parameter bucketMiB: the bucket cap in MiB (> 0).
-    init(comm: Communicator, model: Sequential<Float>, bucketMiB: Double) {
-        self.comm = comm; self.model = model
-        buckets = OverlappedAllreduceExchange.buckets(model: model, bucketMiB: bucketMiB)
+    /// - Parameter buckets: `buckets(model:bucketMiB:)`.
+    init(comm: Communicator, model: Sequential<Float>, buckets: [Bucket]) {
+        self.comm = comm; self.model = model; self.buckets = buckets
         thread = CollectiveThread(comm: comm)
         updateRanges = [0..<model.parameterCount]
     }
