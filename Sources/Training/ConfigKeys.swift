@@ -72,7 +72,7 @@ extension TrainConfig {
                help: "Lossy compression on the wire, sums in float32: none, bf16 or fp16 (allreduce and factor exchanges), powersgd:R (rank-R PowerSGD with error feedback, allreduce exchange); not with --reduction exact"),
         .value(\.bucketMiB, "bucket-mb", .double, valueName: "MiB",
                help: "Fast mode's allreduce exchange sends the gradient in buckets of whole layers of at least this many MiB, each as soon as backward has finished it (overlapped with the layers below); 0 = one allreduce after backward",
-               check: SettingCheck("must be ≥ 0 MiB (0: one allreduce after backward)") { $0 >= 0 && $0.isFinite }),
+               check: SettingCheck("must be ≥ 0 MiB (0: one allreduce after backward)") { $0 >= 0 }),
         .value(\.shards, "shards", .int, valueName: "n", help: "Logical shards per global batch in exact mode", check: .atLeast(1)),
         .value(\.schedule, "schedule", .choice, valueName: "name", help: "Learning-rate schedule"),
         .value(\.milestones, "milestones", .intList, valueName: "list", help: "Epochs at which step decay multiplies lr by gamma, e.g. 5,8"),

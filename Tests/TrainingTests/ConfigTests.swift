@@ -131,7 +131,7 @@ func choicesOf(_ s: Setting) -> [String]? {
         #expect(c.settingsChanged(fromCheckpointConfig: saved) == ["lr", "momentum"])
     }
 
-    @Test func messagesNameSourceKeyAndValue() {
+    @Test func messagesNameSourceKeyAndValue() throws {
         var c = TrainConfig()
         #expect(throws: UserError("run.yaml: unknown key 'batch_size' (did you mean 'batch-size'?)")) {
             try c.set("batch_size", "3", source: "run.yaml")
@@ -144,6 +144,10 @@ func choicesOf(_ s: Setting) -> [String]? {
         }
         #expect(throws: UserError("--blas-threads must be ≥ 1, got -1")) { try c.set("blas-threads", "-1", source: "--blas-threads") }
         #expect(throws: UserError("run.yaml: 'workers' must be ≥ 1, got 0")) { try c.set("workers", "0", source: "run.yaml") }
+        #expect(throws: UserError("--bucket-mb must be ≥ 0 MiB (0: one allreduce after backward), got -1")) { try c.set("bucket-mb", "-1", source: "--bucket-mb") }
+        #expect(throws: UserError("run.yaml: 'bucket-mb' expects a number, got 'inf'")) { try c.set("bucket-mb", "inf", source: "run.yaml") }
+        try c.set("bucket-mb", "0", source: "--bucket-mb")
+        #expect(c.bucketMiB == 0)
         #expect(throws: UserError("--csv-label-column expects an integer, got 'x'")) { try c.set("csv-label-column", "x", source: "--csv-label-column") }
         #expect { try c.set("model", "mlp:784-abc-10", source: "run.yaml") } throws: {
             ($0 as? UserError)?.message.hasPrefix("run.yaml: 'model': ") == true
