@@ -103,3 +103,16 @@ public struct Augmentation: Sendable, Equatable, CustomStringConvertible {
         }
     }
 }
+
+extension Augmentation {
+    /// Mirrors one image [C, H, W] left–right in place: y[c, h, w] = x[c, h, W−1−w].
+    /// `scratch` holds at least W values.
+    public static func mirror<T: NNScalar>(_ row: UnsafeMutablePointer<T>, shape: [Int], scratch: UnsafeMutablePointer<T>) {
+        let W = shape[2]
+        for line in 0..<(shape[0] * shape[1]) {
+            let p = row + line * W
+            scratch.update(from: p, count: W)
+            for w in 0..<W { p[w] = scratch[W - 1 - w] }
+        }
+    }
+}

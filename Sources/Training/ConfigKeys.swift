@@ -58,6 +58,8 @@ extension TrainConfig {
                   check: .positive),
         .value(\.augment, "augment", .checked(expects: Augmentation.syntax) { Augmentation(parsing: $0) != nil }, valueName: "spec",
                help: "Random changes of training images, drawn per (seed, epoch, sample): none, crop:K (shifts up to K pixels, zero padding), flip (left-right), or crop:2,flip"),
+        .value(\.testAugment, "test-augment", .choice, valueName: "mode",
+               help: "Test-time augmentation of evaluation: none, or flip (class probabilities averaged over each test image and its left-right mirror, as AlexNet averaged over reflections; twice the forward work)"),
         .optional(\.labelSmoothing, "label-smoothing", .double, none: "auto", valueName: "ε|auto",
                   help: "Label smoothing of cross-entropy: targets (1−ε)·onehot + ε/classes (PyTorch's label_smoothing); auto: 0.1 with cross-entropy, 0 with other losses",
                   check: SettingCheck("must be in [0, 1)") { $0 >= 0 && $0 < 1 }),

@@ -119,6 +119,8 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var normalize = NormalizeMode.auto
     /// Random crops and flips of training images (an `Augmentation` spec).
     public var augment = "none"
+    /// Test-time augmentation of evaluation (`TestAugmentation`).
+    public var testAugment = TestAugmentation.none
     /// Label smoothing ε of cross-entropy: targets (1−ε)·onehot + ε/K; nil (auto): 0.1 with
     /// cross-entropy, 0 with the other losses (see `resolvedLabelSmoothing`).
     public var labelSmoothing: Double? = nil

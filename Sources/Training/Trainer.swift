@@ -53,6 +53,8 @@ public final class Trainer {
     /// What the strategies are made from (see `ExchangeStrategies.make`).
     let exchangeContext: ExchangeContext
     let evalScratch: Buffer<Int64>
+    /// Evaluation's forward pass, with the run's test-time augmentation.
+    let evalForward: EvaluationForward
     /// Time of this epoch's steps, by phase.
     var clock = StepClock()
 
@@ -121,6 +123,8 @@ public final class Trainer {
         pass = LocalPass(model: model, loss: lossFn, sampler: sampler, train: train, outputs: outputs, micro: micro,
                          smoothing: smoothing, augmentation: augmentation)
         evalScratch = Buffer(count: 4)
+        evalForward = try EvaluationForward(config.testAugment, sampleShape: train.sampleShape, loss: lossFn, outputs: outputs,
+                                            micro: micro, dataset: config.dataset)
         model.reserve(batch: min(micro, max(globalBatch, 1)))
         exchangeContext = ExchangeContext(config: config, comm: comm, model: model, optimizer: optimizer,
                                           globalBatch: globalBatch, microBatch: micro, syncBeforeAllreduce: sync)
@@ -143,6 +147,7 @@ public final class Trainer {
         var parts = [inputs]
         if pass.smoothing > 0 { parts.append("label smoothing \(pass.smoothing)") }
         if !pass.augmentation.isIdentity { parts.append("augment \(pass.augmentation)") }
+        if evalForward.augmentation == .flip { parts.append("test-time flip averaging") }
         return parts.joined(separator: ", ")
     }
 
@@ -223,7 +228,7 @@ public final class Trainer {
                 // Targets in their original units; predictions mapped back to them.
                 set.gather(pass.indices.pointer, count: m, into: pass.x.pointer, labels: pass.labels.pointer, targets: pass.targets.pointer,
                            rawTargets: true)
-                let z = model.forward(pass.x.pointer, batch: m)
+                let z = evalForward(model, pass.x.pointer, batch: m)
                 set.normalization?.denormalize(z, batch: m, outputs: outputs)
                 chunkLoss += loss.evaluate(z, targets: Targets(labels: pass.labels.pointer, values: pass.targets.pointer),
                                            batch: m, outputs: outputs, dz: nil, correct: &correct)

@@ -51,6 +51,14 @@ import NNCore
         #expect(ms == [-1, 3, 2, 1, -1, 7, 6, 5, -1, 11, 10, 9])
     }
 
+    @Test func mirrorExactPixels() {
+        // The test-time mirror of a 2-channel 2×3 image, pixel (c, h, w) = 100c + 10h + w.
+        var img: [Float] = [0, 1, 2, 10, 11, 12, 100, 101, 102, 110, 111, 112]
+        let scratch = Buffer<Float>(count: 3)
+        img.withUnsafeMutableBufferPointer { Augmentation.mirror($0.baseAddress!, shape: [2, 2, 3], scratch: scratch.pointer) }
+        #expect(img == [2, 1, 0, 12, 11, 10, 102, 101, 100, 112, 111, 110])
+    }
+
     @Test func drawsCoverEveryShiftAndFlipHalfTheTime() {
         let a = Augmentation(crop: 2, flip: true)
         let key = NoiseKey(seed: 1, epoch: 0, firstPosition: 0)
