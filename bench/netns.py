@@ -325,7 +325,7 @@ def build_allreduce(out):
 
 def raw_collectives(h, rate, a, log, label, exe):
     """The raw collectives the trainers use, on this link: MPI_Allreduce of nntrain's buffer
-    and of a third of it (bench/allreduce.c under the same mpirun as nntrain) and gloo all_reduce of the gradient
+    and of a third of it (bench/allreduce.c under the same mpirun as nntrain, buffer on huge pages) and gloo all_reduce of the gradient
     in fp32 and bf16 (bench/netns_gloo.py). One JSON line each; returns them."""
     out = []
     c = Contender("nntrain", h, a)
@@ -333,7 +333,9 @@ def raw_collectives(h, rate, a, log, label, exe):
     if os.geteuid() == 0:
         env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     for count in ("1863694", "625000"):   # the gradient; a third of it (the size of 2 hosts' factors)
-        p = subprocess.run(c.mpirun() + [exe, count, str(a.raw_iters), "3"], env=env, capture_output=True, text=True,
+        # "huge": the buffer on transparent huge pages, as nntrain's Buffer and numpy's large
+        # arrays are (a buffer of 4 KiB pages allreduced 10-20% slower here than the trainers did).
+        p = subprocess.run(c.mpirun() + [exe, count, str(a.raw_iters), "3", "huge"], env=env, capture_output=True, text=True,
                            timeout=a.timeout)
         js = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
         if js:
