@@ -187,6 +187,8 @@ def compute_of(comp1, strategy, impl):
     """One rank's step seconds for a strategy: its own measurement where `measure` made one
     (compute files before it did fall back to the implementation's plain step)."""
     return comp1[strategy] if strategy in OWN_COMPUTE and strategy in comp1 else comp1[impl]
+
+
 # Measured contenders (bench/netns.py specs) -> (strategy, implementation). Extend with --map.
 # nntrain runs map by the exchange their metrics report and their --compress flag (nntrain_strategy).
 MEASURED = {"mpi4py": ("allreduce", "numpy"), "ddp": ("ddp", "torch"), "ddp+bf16": ("ddp-bf16", "torch"),
