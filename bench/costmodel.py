@@ -2,7 +2,7 @@
 """Cost model of data-parallel training of the default MLP across nodes: per-link latency plus
 bytes over bandwidth for each exchange strategy's messages, compute per layer measured.
 
-    python3 bench/costmodel.py measure [--reps 3]            # compute at one rank -> bench/results/compute-*.json
+    python3 bench/costmodel.py measure [--reps 3] [--shared 2,4]   # compute at one rank -> bench/results/compute-*.json
     python3 bench/costmodel.py predict --compute C.json --runs R1.jsonl [R2.jsonl ...] [--plot docs/img/x.png]
 
 The model (per step, per rank, b = 128 samples per rank, N ranks = nodes, one per node):
@@ -13,9 +13,10 @@ The model (per step, per rank, b = 128 samples per rank, N ranks = nodes, one pe
   t_compute  one rank's measured step time (`measure`: nntrain, PyTorch and numpy each alone,
              one BLAS thread, batch 128), split over layers and passes by GEMM flops:
              forward 2·b·in·out, weight gradient 2·b·in·out, input gradient 2·b·in·out (not
-             for the first layer). On the measuring machine N hosts share C cores (--cores), so
-             there t_compute is scaled by max(1, N/C); the 2-64 node predictions assume one
-             core per node (no scaling). DDP's strategies use DDP's own step at world size 1
+             for the first layer). On the measuring machine N hosts share its C cores, so for
+             a measured point of N hosts t_compute is timed with N concurrent copies
+             (`measure --shared`; compute files without them: the lone figure × max(1, N/C),
+             --cores); the 2-64 node predictions assume one core per node (the lone figure). DDP's strategies use DDP's own step at world size 1
              (its reducer's copies and averaging, the bf16 hook's casts: no network), the
              others their implementation's plain step.
   messages   o per collective (a transport's fixed cost, fitted to MPI's two probe sizes), α per message (the link probe's 1-byte round trip ÷ 2) and bytes ÷ β, β the
@@ -200,7 +201,10 @@ PROTOCOL = {"nntrain": "mpi", "numpy": "mpi", "torch": "gloo"}
 
 
 def measure(a):
-    """Times nntrain, PyTorch and numpy alone (one process, one BLAS thread, batch 128)."""
+    """Times nntrain, PyTorch, numpy and DDP at world size 1 (one BLAS thread, batch 128): one
+    process alone, and C independent copies at once for each C of --shared (C hosts sharing
+    this machine's cores, as the netns points do: cache, memory bandwidth and cores shared,
+    no network). Every repetition runs every (contender, C) once, interleaved."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     penv = dict(env)
     for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
@@ -209,41 +213,60 @@ def measure(a):
         for e in (env, penv):
             e.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     common = ["--train-subset", str(a.train_subset), "--epochs", str(a.epochs), "--batch-size", str(B)]
-    cmds = {
-        "nntrain": ([NN, "train", "--blas-threads", "1", "--test-subset", "1000", "--eval-every", "0", "--schedule", "constant",
-                     "--lr", "0.05", "--momentum", "0.9", "--quiet", "--metrics", METRICS] + common, env),
-        "torch": ([sys.executable, os.path.join(BENCH, "mlp_torch.py"), "--threads", "1"] + common, penv),
-        "numpy": ([sys.executable, os.path.join(BENCH, "mlp_mpi4py.py")] + common, penv),
-    }
-    # DDP alone (world size 1, gloo on loopback): its reducer's per-step work (copies into the
-    # bucket buffers, the averaging, with a hook its casts) without any network.
-    ddp_env = dict(penv, WORLD_SIZE="1", RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(a.port))
-    for hook in ("none", "bf16"):
-        cmds["ddp" if hook == "none" else "ddp-bf16"] = (
-            [sys.executable, os.path.join(BENCH, "mlp_ddp.py"), "--threads", "1", "--hook", hook, "--port", str(a.port)] + common, ddp_env)
-    runs = {k: [] for k in cmds}
+
+    def argv(k, copy):
+        """The command of contender k's copy `copy` (its own metrics file and loopback port)."""
+        metrics = f"{METRICS}.{copy}"
+        port = str(a.port + copy)
+        if k == "nntrain":
+            return ([NN, "train", "--blas-threads", "1", "--test-subset", "1000", "--eval-every", "0", "--schedule", "constant",
+                     "--lr", "0.05", "--momentum", "0.9", "--quiet", "--metrics", metrics] + common, env, metrics)
+        if k == "torch":
+            return [sys.executable, os.path.join(BENCH, "mlp_torch.py"), "--threads", "1"] + common, penv, None
+        if k == "numpy":
+            return [sys.executable, os.path.join(BENCH, "mlp_mpi4py.py")] + common, penv, None
+        # DDP alone (world size 1, gloo on loopback): its reducer's per-step work (copies into the
+        # bucket buffers, the averaging, with a hook its casts) without any network.
+        hook = "none" if k == "ddp" else "bf16"
+        return ([sys.executable, os.path.join(BENCH, "mlp_ddp.py"), "--threads", "1", "--hook", hook, "--port", port] + common,
+                dict(penv, WORLD_SIZE="1", RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=port), None)
+
+    names = ["nntrain", "torch", "numpy", "ddp", "ddp-bf16"]
+    levels = [1] + [c for c in a.shared if c > 1]
+    runs = {c: {k: [] for k in names} for c in levels}
     for rep in range(a.reps):
-        for k, (argv, e) in cmds.items():
-            if os.path.exists(METRICS):
-                os.remove(METRICS)
-            p = subprocess.run(argv, env=e, capture_output=True, text=True, cwd=BENCH)
-            text = open(METRICS).read() if k == "nntrain" and os.path.exists(METRICS) else p.stdout
-            ep = [json.loads(l) for l in text.splitlines() if l.startswith("{") and '"epoch"' in l]
-            ep = [x for x in ep if x.get("event") == "epoch"][1:]
-            if p.returncode != 0 or not ep:
-                raise SystemExit(f"costmodel: {k} failed: {p.stderr[-2000:]}")
-            t = median([B / x["samples_per_second"] for x in ep])
-            runs[k].append(t)
-            print(f"  [{rep + 1}/{a.reps}] {k:8s} {t * 1e3:.2f} ms/step", file=sys.stderr, flush=True)
-    out = {"batch": B, "threads": 1, "step_seconds": {k: median(v) for k, v in runs.items()}, "runs": runs,
-           "commands": {k: " ".join(v[0]).replace(METRICS, "$TMP/metrics.jsonl") for k, v in cmds.items()}, "load_average": os.getloadavg()[0],
-           "stamp": time.strftime("%Y%m%dT%H%MZ", time.gmtime())}
+        for c in levels:
+            for k in names:
+                procs = []
+                for copy in range(c):
+                    cmd, e, metrics = argv(k, copy)
+                    if metrics and os.path.exists(metrics):
+                        os.remove(metrics)
+                    procs.append((subprocess.Popen(cmd, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                                   cwd=BENCH), metrics))
+                ts = []
+                for p, metrics in procs:
+                    out, err = p.communicate()
+                    text = open(metrics).read() if metrics and os.path.exists(metrics) else out
+                    ep = [json.loads(l) for l in text.splitlines() if l.startswith("{") and '"epoch"' in l]
+                    ep = [x for x in ep if x.get("event") == "epoch"][1:]
+                    if p.returncode != 0 or not ep:
+                        raise SystemExit(f"costmodel: {k} (copy of {c}) failed: {err[-2000:]}")
+                    ts.append(median([B / x["samples_per_second"] for x in ep]))
+                    if metrics:
+                        os.remove(metrics)
+                t = median(ts)
+                runs[c][k].append(t)
+                print(f"  [{rep + 1}/{a.reps}] {k:8s} x{c} {t * 1e3:.2f} ms/step", file=sys.stderr, flush=True)
+    out = {"batch": B, "threads": 1, "step_seconds": {k: median(v) for k, v in runs[1].items()},
+           "step_seconds_shared": {str(c): {k: median(v) for k, v in runs[c].items()} for c in levels if c > 1},
+           "runs": {str(c): r for c, r in runs.items()},
+           "commands": {k: " ".join(argv(k, 0)[0]).replace(f"{METRICS}.0", "$TMP/metrics.jsonl") for k in names},
+           "load_average": os.getloadavg()[0], "stamp": time.strftime("%Y%m%dT%H%MZ", time.gmtime())}
     path = a.out or os.path.join(BENCH, "results", f"compute-{out['stamp']}.json")
     with open(path, "w") as f:
         json.dump(out, f, indent=1)
-    if os.path.exists(METRICS):
-        os.remove(METRICS)
-    print(json.dumps(out["step_seconds"]))
+    print(json.dumps({"alone": out["step_seconds"], **out["step_seconds_shared"]}))
     print(f"wrote {path}")
 
 
@@ -351,9 +374,16 @@ def points(runs, links, raws, extra_map):
     return pts
 
 
+def point_compute(pt, comp1, impl_only=False):
+    """One rank's step seconds at a measured point: timed with as many concurrent copies as the
+    point has hosts when `measure` did (--shared), else the lone figure scaled by hosts ÷ cores."""
+    src, f = (pt["comp_shared"], 1.0) if pt.get("comp_shared") else (comp1, max(1.0, pt["hosts"] / pt["cores"]))
+    return f * (src[pt["impl"]] if impl_only else compute_of(src, pt["strategy"], pt["impl"]))
+
+
 def predict_point(pt, comp1, eta, cores):
     n = pt["hosts"]
-    comp = Compute(compute_of(comp1, pt["strategy"], pt["impl"])).scaled(max(1.0, n / cores))
+    comp = Compute(point_compute(pt, comp1))
     link = {"alpha": pt["alpha"], "beta": pt["beta_probe"] * eta, "o": pt.get("overhead", 0.0), "beta_ag": pt["beta_probe"],
             "serial": pt["cpu_bound"]}
     t, nb = strategy_time(pt["strategy"], n, link, comp)
@@ -368,13 +398,16 @@ def predict_own_compute(pt, comp1, eta):
     t = pt["compute_measured"]
     if not t == t:
         return float("nan")
-    one = Compute(comp1[pt["impl"]]).scaled(max(1.0, n / 2))
     if pt["strategy"].startswith(("factors", "hybrid")):
-        t -= (n - 1) * sum(l["dw"] for l in one.layer[:2])   # nntrain sends layers 1-2 by factors
+        # nntrain sends layers 1-2 by factors ("allgather 2/3 layers"): its measured compute holds
+        # (N-1) more weight-gradient GEMMs of theirs, which strategy_time adds back as shares of
+        # the compute it is given: t = t' (1 + (N-1) f), f their share of one step's flops.
+        f = sum(l["dw"] for l in Compute(1.0).layer[:2])
+        t /= 1 + (n - 1) * f
     if pt["strategy"] in OWN_COMPUTE and pt["strategy"] in comp1:
         # DDP's own compute is its no_sync() step, which skips the reducer: add the reducer's
         # (and hook's) work as `measure` timed it at world size 1, scaled like the compute.
-        t += max(0.0, comp1[pt["strategy"]] - comp1["torch"]) * max(1.0, n / 2)
+        t += max(0.0, point_compute(pt, comp1) - point_compute(pt, comp1, impl_only=True))
     link = {"alpha": pt["alpha"], "beta": pt["beta_probe"] * eta, "o": pt.get("overhead", 0.0), "beta_ag": pt["beta_probe"],
             "serial": pt["cpu_bound"]}
     st, _ = strategy_time(pt["strategy"], n, link, Compute(max(t, 1e-4)))
@@ -406,6 +439,9 @@ def predict(a):
         extra[spec] = (strat, impl)
     runs, links, raws = load_runs(a.runs)
     pts = points(runs, links, raws, extra)
+    shared = comp_j.get("step_seconds_shared", {})
+    for pt in pts:
+        pt["comp_shared"], pt["cores"] = shared.get(str(pt["hosts"])), a.cores
     ch, cr = a.calibrate.split(":")
     eta, lat = {}, {}
     if a.eta == "raw":
@@ -444,7 +480,8 @@ def predict(a):
         print(f"Protocol efficiency η (fitted at {a.calibrate}, one per implementation): "
               + ", ".join(f"{k} {v:.3f}" for k, v in eta.items()))
     print(f"Compute at one rank (ms/step, batch {B}, 1 thread; {a.compute}): "
-          + ", ".join(f"{k} {v * 1e3:.2f}" for k, v in comp1.items()))
+          + ", ".join(f"{k} {v * 1e3:.2f}" for k, v in comp1.items())
+          + "".join(f"; {c} concurrent copies: " + ", ".join(f"{k} {v * 1e3:.2f}" for k, v in d.items()) for c, d in shared.items()))
     print()
     print("| hosts | link | contender | model strategy | link probe Gbit/s | its collective Gbit/s | measured samples/s | predicted | error | | with the run's own compute | error |")
     print("|---:|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|")
@@ -576,7 +613,9 @@ def main():
     m.add_argument("--epochs", type=int, default=3)
     m.add_argument("--train-subset", type=int, default=6400)
     m.add_argument("--out", default="")
-    m.add_argument("--port", type=int, default=29641, help="loopback port of the world-size-1 DDP runs")
+    m.add_argument("--port", type=int, default=29641, help="first loopback port of the world-size-1 DDP runs (one per copy)")
+    m.add_argument("--shared", type=lambda v: [int(x) for x in v.split(",")], default=[2, 4],
+                   help="also time C concurrent copies for each C (the netns points' hosts per machine)")
     p = sub.add_parser("predict")
     p.add_argument("--compute", required=True, help="JSON written by `measure`")
     p.add_argument("--runs", nargs="+", required=True, help="JSONL written by bench/netns.py")
