@@ -16,9 +16,10 @@ The model (per step, per rank, b = 128 samples per rank, N ranks = nodes, one pe
              for the first layer). On the measuring machine N hosts share its C cores, so for
              a measured point of N hosts t_compute is timed with N concurrent copies
              (`measure --shared`; compute files without them: the lone figure × max(1, N/C),
-             --cores); the 2-64 node predictions assume one core per node (the lone figure). DDP's strategies use DDP's own step at world size 1
-             (its reducer's copies and averaging, the bf16 hook's casts: no network), the
-             others their implementation's plain step.
+             --cores); the 2-64 node predictions assume one core per node (the lone figure).
+             DDP's strategies use DDP's own step at world size 1 (its reducer's copies and
+             averaging, the bf16 hook's casts: no network), the others their implementation's
+             plain step.
   messages   o per collective (a transport's fixed cost, fitted to MPI's two probe sizes), α per message (the link probe's 1-byte round trip ÷ 2) and bytes ÷ β, β the
              bandwidth one link carries per direction. Measured points: β is the link probe's
              ring figure (bench/netns_link.py, in the runs' JSONL) times an implementation's
@@ -114,21 +115,25 @@ def ring_allgather(nbytes_per_rank, n, link):
     return (n - 1) * link["alpha"] + (n - 1) * nbytes_per_rank / link.get("beta_ag", link["beta"])
 
 
+def bucket_bytes(bucket, wire):
+    """Bytes of the weights and biases of the layers in `bucket`, `wire` bytes per value."""
+    return sum(LAYERS[k][0] * LAYERS[k][1] + LAYERS[k][1] for k in bucket) * wire
+
+
 def pipeline(comp, buckets, n, link, wire=4):
     """Step time when bucket k's allreduce starts as soon as its layers' backward is done and
     the previous bucket's allreduce has finished. buckets: lists of layer indices in the
     order their backward completes (last layer first). On a CPU-bound link (link["serial"]) the
     communication cannot run beside backward on the same core: compute, then every bucket."""
     if link.get("serial"):
-        return comp.t + sum(ring_allreduce(sum(LAYERS[k][0] * LAYERS[k][1] + LAYERS[k][1] for k in bucket) * wire, n, link)
-                            for bucket in buckets)
+        return comp.t + sum(ring_allreduce(bucket_bytes(bucket, wire), n, link) for bucket in buckets)
     t = comp.fwd
     comm_free = 0.0
     done = t
     for bucket in buckets:
         for k in bucket:
             done += comp.bwd(k)
-        nbytes = sum(LAYERS[k][0] * LAYERS[k][1] + LAYERS[k][1] for k in bucket) * wire
+        nbytes = bucket_bytes(bucket, wire)
         start = max(done, comm_free)
         comm_free = start + ring_allreduce(nbytes, n, link)
     return max(done, comm_free)
@@ -251,6 +256,8 @@ def measure(a):
                     ep = [json.loads(l) for l in text.splitlines() if l.startswith("{") and '"epoch"' in l]
                     ep = [x for x in ep if x.get("event") == "epoch"][1:]
                     if p.returncode != 0 or not ep:
+                        for q, _ in procs:
+                            q.kill()
                         raise SystemExit(f"costmodel: {k} (copy of {c}) failed: {err[-2000:]}")
                     ts.append(median([B / x["samples_per_second"] for x in ep]))
                     if metrics:
@@ -381,7 +388,7 @@ def point_compute(pt, comp1, impl_only=False):
     return f * (src[pt["impl"]] if impl_only else compute_of(src, pt["strategy"], pt["impl"]))
 
 
-def predict_point(pt, comp1, eta, cores):
+def predict_point(pt, comp1, eta):
     n = pt["hosts"]
     comp = Compute(point_compute(pt, comp1))
     link = {"alpha": pt["alpha"], "beta": pt["beta_probe"] * eta, "o": pt.get("overhead", 0.0), "beta_ag": pt["beta_probe"],
@@ -414,11 +421,11 @@ def predict_own_compute(pt, comp1, eta):
     return B * n / st
 
 
-def fit_eta(pt, comp1, cores):
+def fit_eta(pt, comp1):
     lo, hi = 0.02, 1.5
     for _ in range(60):   # predicted samples/s grows with eta: bisection
         mid = (lo + hi) / 2
-        if predict_point(pt, comp1, mid, cores)[0] < pt["sps"]:
+        if predict_point(pt, comp1, mid)[0] < pt["sps"]:
             lo = mid
         else:
             hi = mid
@@ -471,7 +478,7 @@ def predict(a):
             pt["fitted"] = pt["hosts"] == int(ch) and pt["rate"] == cr and pt["strategy"] in ("allreduce", "ddp") \
                 and (pt["spec"] in MEASURED or pt["spec"] in ("nntrain", "nntrain+--exchange,allreduce"))
             if pt["fitted"]:
-                fits.setdefault(pt["impl"], []).append(fit_eta(pt, comp1, a.cores))
+                fits.setdefault(pt["impl"], []).append(fit_eta(pt, comp1))
         eta = {k: median(v) for k, v in fits.items()}
         for impl in ("nntrain", "numpy", "torch"):   # an implementation without a fit borrows MPI's
             eta.setdefault(impl, eta.get("nntrain", eta.get("numpy", 1.0)))
@@ -487,7 +494,7 @@ def predict(a):
     print("|---:|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|")
     worst, worst_own, ok, ok_own, counted = 0.0, 0.0, 0, 0, 0
     for pt in pts:
-        p, _ = predict_point(pt, comp1, pt["eta"], a.cores)
+        p, _ = predict_point(pt, comp1, pt["eta"])
         pt["predicted"] = p
         q = predict_own_compute(pt, comp1, pt["eta"])
         err = p / pt["sps"] - 1
@@ -599,7 +606,9 @@ def plot(path, table, nodes, one, pts, comp1, eta, a):
         axes[0][j].scatter([pt["hosts"]], [pt["sps"]], marker="x", color=c, s=60, zorder=5)
         axes[0][j].scatter([pt["hosts"]], [pt["predicted"]], marker="o", facecolors="none", edgecolors=c, s=60, zorder=5)
     axes[0][0].legend(fontsize=8, loc="upper left")
-    fig.suptitle("Cost model: default MLP 784-1024-1024-10, 128 samples per node \n× measured on netns hosts sharing a 2-core machine, ○ the model for those runs (compute scaled by hosts ÷ cores)")
+    how = "timed as that many concurrent copies" if all(pt.get("comp_shared") for pt in pts) else "scaled by hosts ÷ cores"
+    fig.suptitle("Cost model: default MLP 784-1024-1024-10, 128 samples per node \n"
+                 f"× measured on netns hosts sharing a 2-core machine, ○ the model for those runs (compute {how})")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"\nwrote {path}")
