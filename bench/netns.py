@@ -18,6 +18,7 @@ and everything is removed on every exit (normal end, exception, SIGINT, SIGTERM,
 Contenders (--contenders, space-separated; new strategies need no change here):
   nntrain              nntrain with its defaults (NN=path overrides .build/release/nntrain)
   nntrain+F1,F2,...    nntrain with extra flags, commas for spaces: nntrain+--exchange,allreduce
+  nntrain@PATH[+F,...] another nntrain binary (a build before a change), interleaved with the rest
   ddp | ddp+bf16 | ddp+fp16   PyTorch DDP over gloo (default buckets), optionally with its
                        bf16_compress_hook / fp16_compress_hook; GLOO_SOCKET_IFNAME per namespace
   mpi4py               bench/mlp_mpi4py.py (one flat in-place Allreduce per step)
@@ -195,9 +196,13 @@ class Contender:
         self.spec, self.h, self.a = spec, hosts, a
         self.runs = []
         self.batch = PER_RANK * hosts.n
-        if spec == "nntrain" or spec.startswith("nntrain+"):
-            self.kind, self.flags = "nntrain", spec[len("nntrain+"):].split(",") if "+" in spec else []
-            self.name = " ".join(["nntrain"] + self.flags)
+        if spec == "nntrain" or spec.startswith("nntrain+") or spec.startswith("nntrain@"):
+            head, _, flags = spec.partition("+")
+            self.kind, self.flags = "nntrain", flags.split(",") if flags else []
+            self.binary = head[len("nntrain@"):] if head.startswith("nntrain@") else NN
+            if not os.access(self.binary, os.X_OK):
+                raise SystemExit(f"netns: {self.binary} (contender '{spec}') is not an executable")
+            self.name = " ".join([head] + self.flags)
         elif spec == "ddp" or spec.startswith("ddp+"):
             self.kind, self.hook = "ddp", spec[4:] if "+" in spec else "none"
             if self.hook not in ("none", "fp16", "bf16"):
@@ -220,7 +225,7 @@ class Contender:
         a = self.a
         common = ["--train-subset", str(a.train_subset), "--epochs", str(a.epochs), "--batch-size", str(self.batch)]
         if self.kind == "nntrain":
-            return self.mpirun() + [NN, "train", "--test-subset", "1000", "--eval-every", "0", "--schedule", "constant",
+            return self.mpirun() + [self.binary, "train", "--test-subset", "1000", "--eval-every", "0", "--schedule", "constant",
                                     "--lr", "0.05", "--momentum", "0.9", "--metrics", metrics, "--quiet"] + common + self.flags
         if self.kind == "mpi4py":
             return self.mpirun() + [sys.executable, os.path.join(BENCH, "mlp_mpi4py.py")] + common

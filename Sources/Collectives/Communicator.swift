@@ -28,6 +28,11 @@ public protocol Communicator: AnyObject {
     func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws
     /// `received` = concatenation over ranks of each rank's `sent` (all the same length).
     func allGather(_ sent: UnsafeRawBufferPointer, _ received: UnsafeMutableRawBufferPointer) throws
+    /// Starts `allGather(sent, received)` and returns while it may still be running (MPI_Iallgather):
+    /// neither buffer may be touched until the returned collective's `wait` (or a `test` that
+    /// returned true). Every rank starts the same collectives in the same order, as with the
+    /// blocking ones; a rank may compute, and start further collectives, in between.
+    func startAllGather(_ sent: UnsafeRawBufferPointer, _ received: UnsafeMutableRawBufferPointer) throws -> PendingCollective
     func barrier() throws
     /// Maps memory shared by the ranks of this rank's node (collective: every rank calls it
     /// with the same counts). Nil when ranks share nothing (one rank, or one rank per node,
@@ -43,7 +48,31 @@ public protocol Communicator: AnyObject {
     var collectivesFromAnyThread: Bool { get }
 }
 
+/// A collective in flight (`Communicator.startAllGather`).
+///
+/// OpenMPI 4.1 has no asynchronous progress: a started collective moves only inside MPI calls,
+/// so a rank that computes while one is in flight calls `test` every few hundred microseconds.
+public protocol PendingCollective: AnyObject {
+    /// Advances the collective; true once it has finished (then the buffers are the caller's again).
+    func test() throws -> Bool
+    /// Blocks until the collective has finished.
+    func wait() throws
+}
+
+/// A collective that finished before it was returned.
+public final class FinishedCollective: PendingCollective {
+    public init() {}
+    public func test() throws -> Bool { true }
+    public func wait() throws {}
+}
+
 extension Communicator {
+    /// The default: the blocking allgather, finished when it returns (in-process workers, one rank).
+    public func startAllGather(_ sent: UnsafeRawBufferPointer, _ received: UnsafeMutableRawBufferPointer) throws -> PendingCollective {
+        try allGather(sent, received)
+        return FinishedCollective()
+    }
+
     /// The default for communicators that keep no counters: one shared watch nobody reads.
     /// A communicator that wraps another should return the inner one's.
     public var stallWatch: StallWatch { StallWatch.unwatched }

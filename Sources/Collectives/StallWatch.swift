@@ -34,6 +34,14 @@ public final class StallWatch: Sendable {
         return try body()
     }
 
+    /// Counts a started non-blocking collective as entered (`complete` when it finishes).
+    @inline(__always)
+    public func enter() { entered.wrappingAdd(1, ordering: .relaxed) }
+
+    /// Counts a started collective as completed.
+    @inline(__always)
+    public func complete() { completed.wrappingAdd(1, ordering: .relaxed) }
+
     /// Runs a collective over a subset of the ranks (not in the common sequence).
     @inline(__always)
     public func sideCollective<R>(_ body: () throws -> R) rethrows -> R {

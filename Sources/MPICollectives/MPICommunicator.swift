@@ -108,6 +108,20 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    /// MPI_Iallgather. The stall watch counts the collective as entered now and completed when
+    /// a `test` or `wait` sees it finish, so a peer that never arrives is caught while this
+    /// rank computes or waits.
+    public func startAllGather(_ sent: UnsafeRawBufferPointer, _ received: UnsafeMutableRawBufferPointer) throws -> PendingCollective {
+        precondition(received.count == sent.count * size, "startAllGather: received must hold size × sent bytes")
+        if size == 1 { received.copyMemory(from: sent); return FinishedCollective() }
+        guard let count = Int32(exactly: sent.count) else {
+            throw CommunicatorError("MPI_Iallgather: \(sent.count) bytes per rank exceed MPI's count limit")
+        }
+        return try MPIPendingCollective(watch: stallWatch, what: "MPI_Iallgather") { request in
+            MPI_Iallgather(sent.baseAddress, count, cmpi_byte(), received.baseAddress, count, cmpi_byte(), comm, request)
+        }
+    }
+
     public func barrier() throws { try stallWatch.collective { try MPICommunicator.check(MPI_Barrier(comm), "MPI_Barrier") } }
 
     /// An MPI-3 shared-memory window over this node's ranks (MPI_Comm_split_type with
@@ -226,5 +240,47 @@ public final class MPICommunicator: Communicator {
     /// Number of ranks on this node (OMPI_COMM_WORLD_LOCAL_SIZE), 1 if unknown.
     public static var localSize: Int {
         Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1
+    }
+}
+
+/// A started MPI collective: its request, tested or waited on by the thread that started it.
+final class MPIPendingCollective: PendingCollective {
+    private var request: MPI_Request? = cmpi_request_null()
+    private let watch: StallWatch
+    private let what: String
+    private var finished = false
+
+    /// Counts the collective as entered and starts it (`start` fills in the request).
+    init(watch: StallWatch, what: String, start: (UnsafeMutablePointer<MPI_Request?>) -> Int32) throws {
+        self.watch = watch; self.what = what
+        watch.enter()
+        do { try MPICommunicator.check(start(&request), what) } catch { watch.complete(); throw error }
+    }
+
+    func test() throws -> Bool {
+        guard !finished else { return true }
+        var done: Int32 = 0
+        try finishing { try MPICommunicator.check(MPI_Test(&request, &done, cmpi_status_ignore()), "MPI_Test(\(what))") ; return done != 0 }
+        return finished
+    }
+
+    func wait() throws {
+        guard !finished else { return }
+        try finishing { try MPICommunicator.check(MPI_Wait(&request, cmpi_status_ignore()), "MPI_Wait(\(what))"); return true }
+    }
+
+    /// Runs a test or wait; marks the collective completed when it finished or failed.
+    private func finishing(_ body: () throws -> Bool) throws {
+        do {
+            if try body() { finished = true; watch.complete() }
+        } catch {
+            finished = true; watch.complete(); throw error
+        }
+    }
+
+    deinit {
+        // A collective dropped unfinished (an error elsewhere ended the step): the run is over,
+        // the request is left to MPI_Finalize/MPI_Abort.
+        if !finished { watch.complete() }
     }
 }

@@ -63,8 +63,18 @@ public final class Linear<Scalar: NNScalar>: Layer {
     /// computes the weight gradient later, over the rows of every rank (`weightGradient(rows:…)`).
     @_specialize(where Scalar == Float)
     package func inputGradient(dy: UnsafePointer<Scalar>, dx: UnsafeMutablePointer<Scalar>, batch: Int) {
-        Scalar.gemm(transA: false, transB: false, m: batch, n: inFeatures, k: outFeatures,
-                    alpha: 1, a: dy, lda: outFeatures, b: w, ldb: inFeatures, beta: 0, c: dx, ldc: inFeatures)
+        inputGradient(dy: dy, dx: dx, batch: batch, columns: 0..<inFeatures)
+    }
+
+    /// dx[batch, columns] = dy[batch, o] · W[o, columns]: one block of columns of `inputGradient`
+    /// (the blocks are independent; an exchange computes them one by one between polls of its
+    /// collectives in flight).
+    @_specialize(where Scalar == Float)
+    package func inputGradient(dy: UnsafePointer<Scalar>, dx: UnsafeMutablePointer<Scalar>, batch: Int, columns: Range<Int>) {
+        guard !columns.isEmpty else { return }
+        Scalar.gemm(transA: false, transB: false, m: batch, n: columns.count, k: outFeatures,
+                    alpha: 1, a: dy, lda: outFeatures, b: w + columns.lowerBound, ldb: inFeatures, beta: 0,
+                    c: dx + columns.lowerBound, ldc: inFeatures)
     }
 
     /// dW[rows] = dy[:, rows]ᵀ · x and db[rows] = Σ_batch dy[:, rows], overwriting those rows of

@@ -168,16 +168,34 @@ public final class Sequential<Scalar: NNScalar> {
 
     /// Backpropagates `outputGradient` like `backward`, but leaves `gradients` alone: every
     /// layer's dL/d(output) is computed, no dL/dθ. Needs `parametersAreAllLinear`.
-    package func backwardInputs(_ x: UnsafePointer<Scalar>, batch: Int) {
+    ///
+    /// For an exchange that sends factors while backward runs: `dyReady(k)` runs once
+    /// dL/d(output of layer k) is final (top layer first, layer 0 last), and, when `between`
+    /// is given, each Linear's dx GEMM runs in `blocks(of:)` its columns with `between()`
+    /// after each block (to advance collectives in flight).
+    package func backwardInputs(_ x: UnsafePointer<Scalar>, batch: Int, dyReady: ((Int) -> Void)? = nil, between: (() -> Void)? = nil) {
+        defer { dyReady?(0) }
         for k in stride(from: layers.count - 1, through: 1, by: -1) {
+            dyReady?(k)
             let dx = deltas[k - 1], dy = UnsafePointer(deltas[k])
             if let linear = layers[k] as? Linear<Scalar> {
-                linear.inputGradient(dy: dy, dx: dx, batch: batch)
+                if let between {
+                    for c in blocks(of: linear.inFeatures) { linear.inputGradient(dy: dy, dx: dx, batch: batch, columns: c); between() }
+                } else {
+                    linear.inputGradient(dy: dy, dx: dx, batch: batch)
+                }
             } else {
                 precondition(layers[k].parameterCount == 0, "backwardInputs: layer \(k) (\(layers[k].description)) has parameters and is not Linear")
                 layers[k].backward(x: UnsafePointer(activations[k - 1]), y: activations[k], dy: dy, dx: dx, batch: batch, accumulate: false)
             }
         }
+    }
+
+    /// 0..<n in at most 8 contiguous blocks of at least 128 (one block when n < 256): the
+    /// pieces a GEMM is cut into between polls, large enough to keep sgemm at its rate.
+    package func blocks(of n: Int) -> [Range<Int>] {
+        let count = max(1, min(8, n / 128))
+        return (0..<count).map { n * $0 / count ..< n * ($0 + 1) / count }
     }
 
     /// One line per layer with its PyTorch equivalent, and the parameter count.

@@ -25,7 +25,72 @@ final class NoSharedMemory: Communicator {
     func abort(_ message: String, code: Int32) -> Never { inner.abort(message, code: code) }
 }
 
+/// Ranks on nodes of one rank each whose started allgathers run only at `wait`: until then
+/// the received bytes are NaN and the sent bytes are not yet read. An exchange that reads a
+/// block before waiting for it, or changes what it sent after starting, computes other numbers.
+final class DeferredAllGather: Communicator {
+    let inner: Communicator
+    /// Allgathers started and waited for (every rank the same).
+    var started = 0, waited = 0
+    init(_ inner: Communicator) { self.inner = inner }
+    var rank: Int { inner.rank }
+    var size: Int { inner.size }
+    var kind: String { inner.kind }
+    func allReduceSum(_ b: UnsafeMutableBufferPointer<Float>) throws { try inner.allReduceSum(b) }
+    func allReduceSum(_ b: UnsafeMutableBufferPointer<Double>) throws { try inner.allReduceSum(b) }
+    func allReduceSum(_ b: UnsafeMutableBufferPointer<Int64>) throws { try inner.allReduceSum(b) }
+    func allReduceMax(_ b: UnsafeMutableBufferPointer<Double>) throws { try inner.allReduceMax(b) }
+    func broadcast(_ b: UnsafeMutableRawBufferPointer, root: Int) throws { try inner.broadcast(b, root: root) }
+    func allGather(_ s: UnsafeRawBufferPointer, _ r: UnsafeMutableRawBufferPointer) throws { try inner.allGather(s, r) }
+    func barrier() throws { try inner.barrier() }
+    func abort(_ message: String, code: Int32) -> Never { inner.abort(message, code: code) }
+
+    final class Deferred: PendingCollective {
+        let owner: DeferredAllGather, sent: UnsafeRawBufferPointer, received: UnsafeMutableRawBufferPointer
+        var done = false
+        init(_ owner: DeferredAllGather, _ s: UnsafeRawBufferPointer, _ r: UnsafeMutableRawBufferPointer) { self.owner = owner; sent = s; received = r }
+        func test() throws -> Bool { done }
+        func wait() throws {
+            guard !done else { return }
+            try owner.inner.allGather(sent, received)
+            done = true; owner.waited += 1
+        }
+    }
+    func startAllGather(_ s: UnsafeRawBufferPointer, _ r: UnsafeMutableRawBufferPointer) throws -> PendingCollective {
+        r.withMemoryRebound(to: UInt8.self) { $0.update(repeating: 0xFF) }
+        started += 1
+        return Deferred(self, s, r)
+    }
+}
+
 @Suite(.serialized) struct AllgatherFactorTests {
+    @Test func allgathersInFlightGiveTheBitsOfBlockingOnes() throws {
+        // The factor layers' allgathers start during backward and are waited for in reduce:
+        // run as late as possible (at `wait`, NaN until then), they must give the same
+        // parameters, bit for bit, as allgathers that finish when they start; 2 and 3 ranks,
+        // uncompressed and bf16. One allgather per factor layer and step.
+        let data = try DataParallelTests.fashion.get()
+        for compress in [Compression.none, .bf16] {
+            for n in [2, 3] {
+                var c = DataParallelTests.factorConfig(); c.exchange = .factors; c.compress = compress; c.momentum = 0.9
+                let (p0, _) = try runOnRanks(RunPlan(workers: n, blasThreads: 1, quiet: true)) { comm in
+                    let t = try Trainer(config: c, data: data, comm: NoSharedMemory(comm))
+                    _ = try t.run()
+                    return (t.model.parameters.array, 0)
+                }
+                let (p1, counts) = try runOnRanks(RunPlan(workers: n, blasThreads: 1, quiet: true)) { comm in
+                    let d = DeferredAllGather(comm)
+                    let t = try Trainer(config: c, data: data, comm: d)
+                    let done = try t.run()
+                    return (t.model.parameters.array, (d.started, d.waited, done.steps))
+                }
+                #expect(p1 == p0, "\(compress) \(n) ranks: parameters differ")
+                #expect(counts.0 == 3 * counts.2 && counts.1 == counts.0, "\(counts)")
+            }
+        }
+    }
+
+
     @Test func forcedFactorsMatchOneProcess() throws {
         // Every layer by factors (--exchange factors), for 2, 3 and 4 ranks: uneven slices and
         // the uneven last batch of 40; momentum + L2, and Adam.

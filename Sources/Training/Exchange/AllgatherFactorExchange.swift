@@ -16,6 +16,16 @@
 // none measurable, docs/performance.md), and one collective is one round of latencies;
 // a large pack goes in its own allreduce.
 //
+// Overlap (part 2 of the design for the allreduce, here for factors): a layer's factors are
+// final once backward has its dy (x is known since forward), so each factor layer but the
+// lowest goes in its own MPI_Iallgather as soon as backward reaches it, and the lower layers'
+// dx GEMMs run, in column blocks, while it crosses the network; the lowest layer's factors
+// and the pack go in one last allgather, which the upper layers' dW GEMMs (in row blocks)
+// overlap. OpenMPI has no asynchronous progress, so the main thread tests the collectives in
+// flight between blocks (`Communicator.startAllGather`); no second thread competes for the
+// core. For the default MLP at 2 ranks: layer 1's x and dy (1 MB) during layer 1's dx GEMM,
+// then layer 0's dy and the pack (0.5 MB) during layer 1's dW GEMMs.
+//
 // Exact: no approximation. Every rank computes the same dW (the same GEMMs on the same
 // gathered rows, rank block after rank block), provided every rank runs the same number of
 // BLAS threads (checked: else the strategy does not apply).
@@ -32,7 +42,9 @@ final class AllgatherFactorExchange: ExchangeStrategy {
         let linear: Linear<Float>
         /// Whether this layer's gradient is formed from allgathered factors.
         let factors: Bool
-        /// Offsets in a rank's send block (factors) of its x rows (nil: the data input) and dy rows.
+        /// The collective (index into `groups`) that carries its factors (factor layers).
+        let group: Int
+        /// Offsets in `send` of its x rows (nil: the data input) and dy rows (factor layers).
         let xOffset: Int?
         let dyOffset: Int
         /// Private [perRank, in] / [perRank, out] rows for a layer that allreduces its gradient.
@@ -41,16 +53,51 @@ final class AllgatherFactorExchange: ExchangeStrategy {
         /// Offset of this layer's gradient in the packed allreduce (gradient layers).
         let packOffset: Int
     }
+
+    /// One allgather of a step: some factor layers' rows (and, for the last, the pack).
+    final class Group {
+        /// The factor layers it carries (indices into `layers`), top first.
+        let layers: [Int]
+        /// Started once backward has dy of this model layer (nil: after backward).
+        let trigger: Int?
+        /// Its factors: `send[offset ..< offset + floats]`.
+        let offset: Int, floats: Int
+        /// Whether the pack rides in it.
+        let withPack: Bool
+        /// Bytes of one rank's block on the wire: the factors (Floats or 16-bit words, padded
+        /// to 4 bytes), then with `withPack` the pack as Floats.
+        let factorWireBytes: Int
+        let wireBlock: Int
+        /// My block, then every rank's: (size + 1) · wireBlock bytes.
+        let wire: Buffer<UInt32>
+        /// Rank j's decoded factors at j · floats (compressed runs only).
+        let decoded: Buffer<Float>
+        /// Its allgather of this step, until a test or wait sees it finish.
+        var pending: PendingCollective?
+        /// Whether this step started it.
+        var started = false
+        init(layers: [Int], trigger: Int?, offset: Int, floats: Int, withPack: Bool, packFloats: Int, size: Int, compressed: Bool) {
+            self.layers = layers; self.trigger = trigger; self.offset = offset; self.floats = floats; self.withPack = withPack
+            factorWireBytes = compressed ? (floats * 2 + 3) / 4 * 4 : floats * 4
+            wireBlock = factorWireBytes + (withPack ? packFloats * 4 : 0)
+            wire = Buffer(count: max((size + 1) * wireBlock / 4, 1))
+            decoded = Buffer(count: compressed ? max(floats * size, 1) : 0)
+        }
+        var mine: UnsafeMutableRawPointer { UnsafeMutableRawPointer(wire.pointer) }
+        /// Rank j's block as received.
+        func block(_ j: Int) -> UnsafeMutableRawPointer { mine + (1 + j) * wireBlock }
+    }
+
     let comm: Communicator
     let model: Sequential<Float>
     let layers: [Layer]
+    /// In the order they start: top layers first, the last one after backward.
+    let groups: [Group]
     let size: Int, rank: Int
     /// Most samples of one rank in any step: ⌈global batch ÷ ranks⌉.
     let perRank: Int
-    /// Floats per rank block of the allgather.
-    let block: Int
+    /// Every factor layer's rows of this rank, group after group.
     let send: Buffer<Float>
-    let received: Buffer<Float>
     /// The global batch's inputs, rank j's rows at j · perRank (when layer 0 uses factors).
     let inputs: Buffer<Float>?
     /// Gradients of the allreduce layers, then the tail.
@@ -58,16 +105,12 @@ final class AllgatherFactorExchange: ExchangeStrategy {
     let updateRanges: [Range<Int>]
     /// 16-bit factors on the wire (`--compress`).
     let codec: WireCodec?
-    /// Whether the pack rides in the allgather (else: its own allreduce).
+    /// Whether the pack rides in the last allgather (else: its own allreduce).
     let packInGather: Bool
-    /// Bytes of one rank's block on the wire: its factors (Float or 16-bit words, padded to 4
-    /// bytes), then, with `packInGather`, its pack as Floats.
-    let factorWireBytes: Int
-    let wireBlock: Int
-    /// My block, then every rank's: (size + 1) · wireBlock bytes, 4-byte words.
-    private let wire: Buffer<UInt32>
     /// The ranks' sample counts in the current step.
     private var counts: [Int] = []
+    /// The first failure of a collective started or tested inside backward's callbacks.
+    private var failure: Error?
     /// Scratch for the labels and targets of gathered inputs.
     private let scratchLabels: Buffer<Int32>
     private let scratchTargets: Buffer<Float>
@@ -112,7 +155,8 @@ final class AllgatherFactorExchange: ExchangeStrategy {
     ///     (N−1) · perRank · (in·[not input] + out) · w B ÷ bandwidth   (w = 4, or 2 compressed)  +  2 (N−1) · perRank · in · out ÷ FLOP/s,
     ///
     /// costs less than a ring allreduce of its gradient, 2 (N−1)/N · (in·out + out) · 4 B ÷ bandwidth.
-    /// Latency is left out: every layer's messages ride in the same two collectives.
+    /// Latency is left out: every layer's messages ride in a few collectives. So is the overlap
+    /// of the factors with backward, which only makes them cheaper.
     static func choose(layers: [(input: Bool, inFeatures: Int, outFeatures: Int)], ranks N: Int, perRank: Int,
                        bytesPerSecond bw: Double, flopsPerSecond flops: Double, factorWordBytes w: Int = 4) -> [Bool] {
         layers.map { l in
@@ -127,52 +171,95 @@ final class AllgatherFactorExchange: ExchangeStrategy {
     private init(_ c: ExchangeContext, linears: [(Int, Linear<Float>)], factors: [Bool], perRank: Int, link: LinkProbe, flops: Double) {
         comm = c.comm; model = c.model; size = c.comm.size; rank = c.comm.rank
         self.perRank = perRank
+        codec = WireCodec(c.config.compress)
+        // Groups, top first: one per factor layer, started when backward has its dy; the
+        // lowest one's (which backward finishes last) carries the pack and starts after backward.
+        let factorLayers = linears.indices.filter { factors[$0] }.reversed().map { $0 }
+        var groupOf = [Int](repeating: -1, count: linears.count)
+        var groupLayers: [[Int]] = []
+        for j in factorLayers {
+            groupLayers.append([j])
+            groupOf[j] = groupLayers.count - 1
+        }
         var layers: [Layer] = []
-        var off = 0, pack = 0
-        for (j, (k, lin)) in linears.enumerated() {
-            if factors[j] {
+        var pack = 0
+        var offsets = [(x: Int?, dy: Int)](repeating: (nil, 0), count: linears.count)
+        var groupRanges: [(offset: Int, floats: Int)] = []
+        var off = 0
+        for members in groupLayers {
+            let start = off
+            for j in members {
+                let (k, lin) = linears[j]
                 let xo: Int? = k == 0 ? nil : off
                 if k != 0 { off += perRank * lin.inFeatures }
-                let dyo = off
+                offsets[j] = (xo, off)
                 off += perRank * lin.outFeatures
-                layers.append(Layer(index: k, linear: lin, factors: true, xOffset: xo, dyOffset: dyo, localX: nil, localDY: nil, packOffset: 0))
+            }
+            groupRanges.append((start, off - start))
+        }
+        for (j, (k, lin)) in linears.enumerated() {
+            if factors[j] {
+                layers.append(Layer(index: k, linear: lin, factors: true, group: groupOf[j], xOffset: offsets[j].x, dyOffset: offsets[j].dy,
+                                    localX: nil, localDY: nil, packOffset: 0))
             } else {
-                layers.append(Layer(index: k, linear: lin, factors: false, xOffset: nil, dyOffset: 0,
+                layers.append(Layer(index: k, linear: lin, factors: false, group: -1, xOffset: nil, dyOffset: 0,
                                     localX: k == 0 ? nil : Buffer(count: perRank * lin.inFeatures), localDY: Buffer(count: perRank * lin.outFeatures),
                                     packOffset: pack))
                 pack += lin.parameterCount
             }
         }
         self.layers = layers
-        block = off
         send = Buffer(count: max(off, 1))
-        received = Buffer(count: WireCodec(c.config.compress) == nil ? 0 : max(off, 1) * size)
         let in0 = model.inputSize
         inputs = layers.first.map { $0.index == 0 && $0.factors } == true ? Buffer(count: perRank * size * in0) : nil
         self.pack = Buffer(count: pack + Tail.size)
-        codec = WireCodec(c.config.compress)
-        packInGather = size == 2 || pack + Tail.size <= 1 << 16
-        factorWireBytes = codec == nil ? off * 4 : (off * 2 + 3) / 4 * 4
-        wireBlock = factorWireBytes + (packInGather ? (pack + Tail.size) * 4 : 0)
-        wire = Buffer(count: (size + 1) * wireBlock / 4)
+        let inGather = c.comm.size == 2 || pack + Tail.size <= 1 << 16
+        packInGather = inGather
+        let last = groupLayers.count - 1, ranks = c.comm.size, compressed = WireCodec(c.config.compress) != nil
+        groups = groupLayers.enumerated().map { g, members in
+            Group(layers: members, trigger: g == last ? nil : linears[members[0]].0, offset: groupRanges[g].offset, floats: groupRanges[g].floats,
+                  withPack: g == last && inGather, packFloats: pack + Tail.size, size: ranks, compressed: compressed)
+        }
         updateRanges = [0..<model.parameterCount]
         scratchLabels = Buffer(count: perRank)
         scratchTargets = Buffer(count: perRank * max(model.outputSize, 1))
         scratchIndices = Buffer(count: perRank)
-        factorBytes = (size - 1) * factorWireBytes
+        factorBytes = (size - 1) * groups.reduce(0) { $0 + $1.factorWireBytes }
         if rank == 0 {
             let f = layers.filter(\.factors).map { String($0.index) }.joined(separator: ",")
             let g = layers.filter { !$0.factors }.map { String($0.index) }.joined(separator: ",")
-            description = String(format: "layers %@ by allgathered factors (%.2f MB received per step)%@; link ≈ %.2f Gbit/s, GEMM ≈ %.0f GFLOP/s",
-                                 f, Double(factorBytes) / 1e6, g.isEmpty ? "" : ", layers \(g) by gradient (\(packInGather ? "in the same allgather" : "allreduce"))", link.bytesPerSecond * 8 / 1e9, flops / 1e9)
+            description = String(format: "layers %@ by allgathered factors (%.2f MB received per step, %d allgathers overlapped with backward)%@; link ≈ %.2f Gbit/s, GEMM ≈ %.0f GFLOP/s",
+                                 f, Double(factorBytes) / 1e6, groups.count, g.isEmpty ? "" : ", layers \(g) by gradient (\(packInGather ? "in the last allgather" : "allreduce"))", link.bytesPerSecond * 8 / 1e9, flops / 1e9)
         } else { description = "" }
     }
 
     /// What rank 0 chose, for the console.
     let description: String
 
+    /// Copies (or encodes) group g's block and starts its allgather.
+    private func start(_ g: Group) {
+        guard failure == nil, !g.started else { return }
+        g.started = true
+        let mine = g.mine
+        if let codec { codec.encode(send.pointer + g.offset, mine.assumingMemoryBound(to: UInt16.self), count: g.floats) }
+        else { mine.copyMemory(from: send.pointer + g.offset, byteCount: g.floats * 4) }
+        if g.withPack { (mine + g.factorWireBytes).copyMemory(from: pack.pointer, byteCount: pack.count * 4) }
+        do {
+            g.pending = try comm.startAllGather(UnsafeRawBufferPointer(start: mine, count: g.wireBlock),
+                                                UnsafeMutableRawBufferPointer(start: g.block(0), count: g.wireBlock * size))
+        } catch { failure = error }
+    }
+
+    /// Advances the collectives in flight (between GEMM blocks).
+    private func poll() {
+        guard failure == nil else { return }
+        do { for g in groups { if let p = g.pending, try p.test() { g.pending = nil } } } catch { failure = error }
+    }
+
     func backward(_ pass: LocalPass, batch: Range<Int>, scale: Float, stop: Bool, clock: inout StepClock) throws -> LocalTail {
         counts = (0..<size).map { Sampler.slice(batch, part: $0, of: size).count }
+        failure = nil
+        for g in groups { g.started = false; g.pending = nil }
         let mine = Sampler.slice(batch, part: rank, of: size)
         let n = mine.count
         precondition(n <= perRank && n <= model.capacity, "factor exchange: \(n) rows exceed \(perRank)")
@@ -198,7 +285,10 @@ final class AllgatherFactorExchange: ExchangeStrategy {
             }
             defer { model.usePrivateStorage() }
             lossSum = pass.forwardAndLoss(mine, into: x, scale: scale)
-            model.backwardInputs(x, batch: n)
+            let groups = self.groups
+            model.backwardInputs(x, batch: n, dyReady: { k in
+                for g in groups where g.trigger == k { self.start(g) }
+            }, between: { self.poll() })
         }
         // The gradient layers: their dW over my rows, packed for the allreduce.
         let g = model.gradients.pointer, p = pack.pointer
@@ -209,51 +299,58 @@ final class AllgatherFactorExchange: ExchangeStrategy {
         }
         let t = LocalTail(lossSum: lossSum, count: n, stop: stop)
         FastSum.write(t, into: p + pack.count - Tail.size)
+        // Every group not yet started (all of them on a rank without samples), in order.
+        for group in groups { start(group) }
+        if let failure { throw failure }
         clock.charge(.compute)
         return t
     }
 
     func reduce(_ local: LocalTail, l2: Double, clock: inout StepClock) throws -> Reduced {
-        // One allgather of [my factors | my pack]; with a large pack, an allreduce of it too.
-        let mine = UnsafeMutableRawPointer(wire.pointer), all = mine + wireBlock
-        if let codec { codec.encode(send.pointer, mine.assumingMemoryBound(to: UInt16.self), count: block) }
-        else { mine.copyMemory(from: send.pointer, byteCount: block * 4) }
-        let packBytes = pack.count * 4
-        if packInGather { (mine + factorWireBytes).copyMemory(from: pack.pointer, byteCount: packBytes) }
-        try comm.allGather(UnsafeRawBufferPointer(start: mine, count: wireBlock), UnsafeMutableRawBufferPointer(start: all, count: wireBlock * size))
-        if !packInGather { try comm.allReduceSum(pack.buffer) }
-        clock.charge(.comm)
-        if packInGather {
-            // Σ over ranks in rank order: the same bits on every rank.
-            let p = pack.pointer
-            for j in 0..<size {
-                let pj = UnsafeRawPointer(all + j * wireBlock + factorWireBytes).assumingMemoryBound(to: Float.self)
-                if j == 0 { p.update(from: pj, count: pack.count) } else { for i in 0..<pack.count { p[i] += pj[i] } }
-            }
-        }
-        // Rank j's factors: in the wire buffer as Floats, or decoded from its 16-bit words.
-        if let codec {
-            for j in 0..<size {
-                codec.decode((all + j * wireBlock).assumingMemoryBound(to: UInt16.self), received.pointer + j * block, count: block, add: false)
-            }
-        }
-        let wireBlock = self.wireBlock, decoded = received.pointer, block = self.block, compressed = codec != nil
-        func factorsOf(_ j: Int) -> UnsafePointer<Float> {
-            compressed ? UnsafePointer(decoded + j * block) : UnsafePointer((all + j * wireBlock).assumingMemoryBound(to: Float.self))
-        }
-        // dW = Σ over rank blocks in rank order of dy_jᵀ x_j: the same sum on every rank.
         let g = model.gradients.pointer, p = pack.pointer
         let in0 = model.inputSize
-        for l in layers {
-            if l.factors {
+        for group in groups {
+            clock.charge(.compute)
+            if let pending = group.pending { try pending.wait(); group.pending = nil }
+            clock.charge(.comm)
+            if group.withPack {
+                // Σ over ranks in rank order: the same bits on every rank.
                 for j in 0..<size {
-                    let base = factorsOf(j)
-                    let xj = l.xOffset.map { UnsafePointer(base + $0) } ?? UnsafePointer(inputs!.pointer + j * perRank * in0)
-                    l.linear.weightGradient(rows: 0..<l.linear.outFeatures, x: xj, dy: base + l.dyOffset, batch: counts[j], accumulate: j > 0)
+                    let pj = UnsafeRawPointer(group.block(j) + group.factorWireBytes).assumingMemoryBound(to: Float.self)
+                    if j == 0 { p.update(from: pj, count: pack.count) } else { for i in 0..<pack.count { p[i] += pj[i] } }
                 }
-            } else {
-                (g + model.offsets[l.index]).update(from: p + l.packOffset, count: l.linear.parameterCount)
             }
+            // Rank j's factors: in the wire buffer as Floats, or decoded from its 16-bit words.
+            if let codec {
+                for j in 0..<size {
+                    codec.decode(group.block(j).assumingMemoryBound(to: UInt16.self), group.decoded.pointer + j * group.floats, count: group.floats, add: false)
+                }
+            }
+            func factorsOf(_ j: Int) -> UnsafePointer<Float> {
+                codec != nil ? UnsafePointer(group.decoded.pointer + j * group.floats) : UnsafePointer(group.block(j).assumingMemoryBound(to: Float.self))
+            }
+            // dW = Σ over rank blocks in rank order of dy_jᵀ x_j: the same sum on every rank;
+            // in row blocks, between which the later groups' allgathers advance.
+            for li in group.layers {
+                let l = layers[li]
+                for rows in model.blocks(of: l.linear.outFeatures) {
+                    for j in 0..<size {
+                        let base = factorsOf(j)
+                        let xj = l.xOffset.map { UnsafePointer(base + $0 - group.offset) } ?? UnsafePointer(inputs!.pointer + j * perRank * in0)
+                        l.linear.weightGradient(rows: rows, x: xj, dy: base + l.dyOffset - group.offset, batch: counts[j], accumulate: j > 0)
+                    }
+                    poll()
+                }
+            }
+            if let failure { throw failure }
+        }
+        if !packInGather {
+            clock.charge(.compute)
+            try comm.allReduceSum(pack.buffer)
+            clock.charge(.comm)
+        }
+        for l in layers where !l.factors {
+            (g + model.offsets[l.index]).update(from: p + l.packOffset, count: l.linear.parameterCount)
         }
         let (lossSum, count, stop) = FastSum().tail { p[pack.count - Tail.size + $0] }
         let r = Reduced.wholeModel(model, lossSum: lossSum, count: count, stop: stop, l2: l2)
