@@ -20,7 +20,8 @@
 #      gradients ("shared 2x2", --exchange shared-gradients), each matching one process;
 #   6b. 2 ranks, 1 per host (no shared memory): the default exchange allgathers batch factors
 #      across the hosts ("factors 2x1 (allgather …)") and matches one process; so does
-#      --exchange factors with --compress bf16 within bf16's rounding;
+#      --exchange factors with --compress bf16 within bf16's rounding; the allgathers in flight
+#      during backward (--factor-overlap on) give the bits of one after it (off);
 #   6c. 2 ranks, 1 per host, --exchange allreduce: the gradient in 2 buckets allreduced during
 #      backward gives the bits of one allreduce after it (--bucket-mb 0);
 #   7. hosts whose data differ (here: host B given another --train-subset) end the job with
@@ -211,6 +212,20 @@ for variant in "factors 2x1 (allgather:1e-5:" "factors 2x1 bf16 (allgather 3/3 l
     fi
     rm -f "$work/h.jsonl"
 done
+
+# --- 6b'. the factor allgathers in flight during backward (MPI_Iallgather, tested between GEMM
+# blocks; --factor-overlap on) give the bits of one allgather after backward (off).
+for o in on off; do
+    timeout 180 ip netns exec "$nsA" mpirun -np 2 --host "$ipA:1,$ipB:1" "${mca[@]}" "$bin" "${fargs[@]}" --exchange factors \
+        --factor-overlap $o --metrics "$work/o$o.jsonl" > "$work/o$o.log" 2>&1 || sed 's/^/  /' "$work/o$o.log"
+done
+son="$(sha "$work/oon.jsonl")"; soff="$(sha "$work/ooff.jsonl")"
+exon="$(grep -o '"exchange":"[^"]*"' "$work/oon.jsonl" | tail -1 | cut -d'"' -f4)"; exoff="$(grep -o '"exchange":"[^"]*"' "$work/ooff.jsonl" | tail -1 | cut -d'"' -f4)"
+if [[ -n "$son" && "$son" == "$soff" && "$exon" == *", overlapped)" && "$exoff" != *overlapped* ]]; then
+    ok "2 ranks, 1 per host: '$exon' gives the bits of '$exoff' ($son)"
+else
+    bad "factor overlap across hosts: '$exon' vs '$exoff', parameters_sha256 '$son' vs '$soff'"
+fi
 
 # --- 6c. one rank per host, --exchange allreduce: buckets overlapped with backward -----------
 # The default MLP's gradient goes in 2 buckets (layers 2-4, then layer 0), each allreduced by

@@ -75,6 +75,8 @@ extension TrainConfig {
         .value(\.bucketMiB, "bucket-mb", .double, valueName: "MiB",
                help: "Fast mode's allreduce exchange sends the gradient in buckets of whole layers of at least this many MiB, each as soon as backward has finished it (overlapped with the layers below); 0 = one allreduce after backward",
                check: SettingCheck("must be ≥ 0 MiB (0: one allreduce after backward)") { $0 >= 0 }),
+        .value(\.factorOverlap, "factor-overlap", .choice, valueName: "mode",
+               help: "The cross-node factor exchange (--exchange factors, or shared with one rank per node): on sends each layer's factors during backward (MPI_Iallgather, tested between GEMM blocks), off sends them in one allgather after it, auto turns it on when the link probe at start puts the factors' transfer above 5 ms a step"),
         .value(\.shards, "shards", .int, valueName: "n", help: "Logical shards per global batch in exact mode", check: .atLeast(1)),
         .value(\.schedule, "schedule", .choice, valueName: "name", help: "Learning-rate schedule"),
         .value(\.milestones, "milestones", .intList, valueName: "list", help: "Epochs at which step decay multiplies lr by gamma, e.g. 5,8"),

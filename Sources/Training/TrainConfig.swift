@@ -15,6 +15,17 @@ public enum Reduction: String, Sendable, Codable, CaseIterable {
     case exact
 }
 
+/// `--factor-overlap`: whether AllgatherFactorExchange sends each layer's factors while
+/// backward runs. Overlap costs compute (GEMMs cut into blocks, the TCP copies done inside
+/// the tests between them): measured +5 ms a step at 10 Gbit/s, where 2.3 ms of transfer was
+/// all it could hide, against 10 ms saved at 1 Gbit/s (docs/performance.md).
+public enum FactorOverlap: String, Sendable, Codable, CaseIterable {
+    /// On when the start-up link probe puts the factors' transfer at ≥ 5 ms a step.
+    case auto
+    case on
+    case off
+}
+
 /// How a step moves gradients between ranks (fast mode: Float gradients; exact mode: its Int64 sums).
 public enum GradientExchange: String, Sendable, Codable, CaseIterable {
     /// Ranks on one node share memory and update their share of the one shared copy of the
@@ -138,6 +149,8 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     /// Bucket cap (MiB) of fast mode's allreduce, which sends each bucket during backward; 0:
     /// one allreduce after backward. Measured: docs/performance.md, "Overlap with backward".
     public var bucketMiB = 1.0
+    /// Whether the cross-node factor exchange sends its allgathers during backward (`FactorOverlap`).
+    public var factorOverlap = FactorOverlap.auto
     /// Logical shards per global batch in exact mode (independent of the number of ranks).
     public var shards = 4
     public var schedule = ScheduleKind.cosine

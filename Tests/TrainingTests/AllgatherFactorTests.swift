@@ -68,11 +68,14 @@ final class DeferredAllGather: Communicator {
         // The factor layers' allgathers start during backward and are waited for in reduce:
         // run as late as possible (at `wait`, NaN until then), they must give the same
         // parameters, bit for bit, as allgathers that finish when they start; 2 and 3 ranks,
-        // uncompressed and bf16. One allgather per factor layer and step.
+        // uncompressed and bf16. One allgather per factor layer and step with --factor-overlap
+        // on, one per step with off (the same bits again).
         let data = try DataParallelTests.fashion.get()
-        for compress in [Compression.none, .bf16] {
-            for n in [2, 3] {
+        var off: [Float]? = nil
+        for (compress, n, overlap) in [(Compression.none, 2, FactorOverlap.on), (.none, 2, .off), (.none, 3, .on), (.bf16, 2, .on), (.bf16, 3, .on)] {
+            do {
                 var c = DataParallelTests.factorConfig(); c.exchange = .factors; c.compress = compress; c.momentum = 0.9
+                c.factorOverlap = overlap
                 let (p0, _) = try runOnRanks(RunPlan(workers: n, blasThreads: 1, quiet: true)) { comm in
                     let t = try Trainer(config: c, data: data, comm: NoSharedMemory(comm))
                     _ = try t.run()
@@ -84,8 +87,11 @@ final class DeferredAllGather: Communicator {
                     let done = try t.run()
                     return (t.model.parameters.array, (d.started, d.waited, done.steps))
                 }
-                #expect(p1 == p0, "\(compress) \(n) ranks: parameters differ")
-                #expect(counts.0 == 3 * counts.2 && counts.1 == counts.0, "\(counts)")
+                #expect(p1 == p0, "\(compress) \(n) ranks \(overlap): parameters differ")
+                #expect(counts.0 == (overlap == .on ? 3 : 1) * counts.2 && counts.1 == counts.0, "\(counts)")
+                if compress == .none && n == 2 {
+                    if let off { #expect(p1 == off, "overlap on and off differ") } else { off = p1 }
+                }
             }
         }
     }
@@ -126,6 +132,13 @@ final class DeferredAllGather: Communicator {
         }
         #expect(done.exchange.hasPrefix("factors 2x1") || done.exchange == "allreduce")
         #expect(relativeDifference(p, ref) <= 1e-5, "relative difference \(relativeDifference(p, ref))")
+    }
+
+    @Test func autoOverlapsFromFiveMillisecondsOfTransfer() {
+        #expect(AllgatherFactorExchange.overlaps(.auto, wireSeconds: 0.0049) == false)
+        #expect(AllgatherFactorExchange.overlaps(.auto, wireSeconds: 0.005) == true)
+        #expect(AllgatherFactorExchange.overlaps(.on, wireSeconds: 0) == true)
+        #expect(AllgatherFactorExchange.overlaps(.off, wireSeconds: 1) == false)
     }
 
     @Test func costModelPicksTheLayersWhoseFactorsAreCheaper() {

@@ -116,7 +116,7 @@ final class AllgatherFactorExchange: ExchangeStrategy {
     private let scratchTargets: Buffer<Float>
     private let scratchIndices: Buffer<Int32>
     var label: String {
-        "factors \(size)x1\(codec.map { " \($0.kind)" } ?? "") (allgather \(layers.filter(\.factors).count)/\(layers.count) layers)"
+        "factors \(size)x1\(codec.map { " \($0.kind)" } ?? "") (allgather \(layers.filter(\.factors).count)/\(layers.count) layers\(overlap ? ", overlapped" : ""))"
     }
 
     /// Factor bytes one step receives per rank, for `description`.
@@ -139,14 +139,23 @@ final class AllgatherFactorExchange: ExchangeStrategy {
         let linears = SharedFactorExchange.linearLayers(c.model)
         let link = try LinkProbe.measure(c.comm)
         let flops = LinkProbe.gemmRate(rows: perRank)
-        // Rank 0 decides, so that every rank builds the same layout.
+        // Rank 0 decides (the layers and the overlap), so that every rank builds the same layout.
         var choice = choose(layers: linears.map { (input: $0.0 == 0, inFeatures: $0.1.inFeatures, outFeatures: $0.1.outFeatures) },
                             ranks: N, perRank: perRank, bytesPerSecond: link.bytesPerSecond, flopsPerSecond: flops,
                             factorWordBytes: WireCodec(c.config.compress) == nil ? 4 : 2)
             .map { force || $0 ? 1.0 : 0.0 }
+        // The factors' transfer a step at the probed bandwidth, for `--factor-overlap auto`.
+        let word = WireCodec(c.config.compress) == nil ? 4 : 2
+        var wireBytes = 0
+        for ((k, lin), chosen) in zip(linears, choice) where chosen == 1 {
+            wireBytes += (N - 1) * perRank * ((k == 0 ? 0 : lin.inFeatures) + lin.outFeatures) * word
+        }
+        let wire = Double(wireBytes) / max(link.bytesPerSecond, 1)
+        choice.append(overlaps(c.config.factorOverlap, wireSeconds: wire) ? 1 : 0)
         try choice.withUnsafeMutableBytes { try c.comm.broadcast($0, root: 0) }
+        let overlap = choice.removeLast() == 1
         guard choice.contains(1) else { return nil }
-        return AllgatherFactorExchange(c, linears: linears, factors: choice.map { $0 == 1 }, perRank: perRank, link: link, flops: flops)
+        return AllgatherFactorExchange(c, linears: linears, factors: choice.map { $0 == 1 }, perRank: perRank, link: link, flops: flops, overlap: overlap)
     }
 
     /// The cost model: for each Linear layer (`input`: it reads the data, which every rank
@@ -168,17 +177,19 @@ final class AllgatherFactorExchange: ExchangeStrategy {
         }
     }
 
-    private init(_ c: ExchangeContext, linears: [(Int, Linear<Float>)], factors: [Bool], perRank: Int, link: LinkProbe, flops: Double) {
+    private init(_ c: ExchangeContext, linears: [(Int, Linear<Float>)], factors: [Bool], perRank: Int, link: LinkProbe, flops: Double, overlap: Bool) {
         comm = c.comm; model = c.model; size = c.comm.size; rank = c.comm.rank
         self.perRank = perRank
         codec = WireCodec(c.config.compress)
-        // Groups, top first: one per factor layer, started when backward has its dy; the
-        // lowest one's (which backward finishes last) carries the pack and starts after backward.
+        // Overlapped: groups top first, one per factor layer, started when backward has its
+        // dy; the lowest one's (which backward finishes last) carries the pack and starts after
+        // backward. Not overlapped: one group of every factor layer and the pack, after backward.
         let factorLayers = linears.indices.filter { factors[$0] }.reversed().map { $0 }
+        self.overlap = overlap
         var groupOf = [Int](repeating: -1, count: linears.count)
-        var groupLayers: [[Int]] = []
+        var groupLayers: [[Int]] = overlap ? [] : [factorLayers]
         for j in factorLayers {
-            groupLayers.append([j])
+            if overlap { groupLayers.append([j]) }
             groupOf[j] = groupLayers.count - 1
         }
         var layers: [Layer] = []
@@ -228,13 +239,25 @@ final class AllgatherFactorExchange: ExchangeStrategy {
         if rank == 0 {
             let f = layers.filter(\.factors).map { String($0.index) }.joined(separator: ",")
             let g = layers.filter { !$0.factors }.map { String($0.index) }.joined(separator: ",")
-            description = String(format: "layers %@ by allgathered factors (%.2f MB received per step, %d allgathers overlapped with backward)%@; link ≈ %.2f Gbit/s, GEMM ≈ %.0f GFLOP/s",
-                                 f, Double(factorBytes) / 1e6, groups.count, g.isEmpty ? "" : ", layers \(g) by gradient (\(packInGather ? "in the last allgather" : "allreduce"))", link.bytesPerSecond * 8 / 1e9, flops / 1e9)
+            description = String(format: "layers %@ by allgathered factors (%.2f MB received per step, %@)%@; link ≈ %.2f Gbit/s, GEMM ≈ %.0f GFLOP/s",
+                                 f, Double(factorBytes) / 1e6, overlap ? "\(groups.count) allgathers overlapped with backward" : "one allgather after backward", g.isEmpty ? "" : ", layers \(g) by gradient (\(packInGather ? "in the last allgather" : "allreduce"))", link.bytesPerSecond * 8 / 1e9, flops / 1e9)
         } else { description = "" }
     }
 
     /// What rank 0 chose, for the console.
     let description: String
+
+    /// Whether the allgathers run during backward (else one after it, GEMMs uncut).
+    let overlap: Bool
+
+    /// `auto`: overlap when the factors' transfer at the probed bandwidth is ≥ 5 ms a step.
+    static func overlaps(_ mode: FactorOverlap, wireSeconds: Double) -> Bool {
+        switch mode {
+        case .on: true
+        case .off: false
+        case .auto: wireSeconds >= 5e-3
+        }
+    }
 
     /// Copies (or encodes) group g's block and starts its allgather.
     private func start(_ g: Group) {
@@ -286,9 +309,13 @@ final class AllgatherFactorExchange: ExchangeStrategy {
             defer { model.usePrivateStorage() }
             lossSum = pass.forwardAndLoss(mine, into: x, scale: scale)
             let groups = self.groups
-            model.backwardInputs(x, batch: n, dyReady: { k in
-                for g in groups where g.trigger == k { self.start(g) }
-            }, between: { self.poll() })
+            if overlap {
+                model.backwardInputs(x, batch: n, dyReady: { k in
+                    for g in groups where g.trigger == k { self.start(g) }
+                }, between: { self.poll() })
+            } else {
+                model.backwardInputs(x, batch: n)
+            }
         }
         // The gradient layers: their dW over my rows, packed for the allreduce.
         let g = model.gradients.pointer, p = pack.pointer
@@ -333,7 +360,7 @@ final class AllgatherFactorExchange: ExchangeStrategy {
             // in row blocks, between which the later groups' allgathers advance.
             for li in group.layers {
                 let l = layers[li]
-                for rows in model.blocks(of: l.linear.outFeatures) {
+                for rows in overlap ? model.blocks(of: l.linear.outFeatures) : [0..<l.linear.outFeatures] {
                     for j in 0..<size {
                         let base = factorsOf(j)
                         let xj = l.xOffset.map { UnsafePointer(base + $0 - group.offset) } ?? UnsafePointer(inputs!.pointer + j * perRank * in0)
