@@ -29,16 +29,17 @@ public final class StallWatch: Sendable {
     /// Runs one collective over all ranks, counting it.
     @inline(__always)
     public func collective<R>(_ body: () throws -> R) rethrows -> R {
-        entered.wrappingAdd(1, ordering: .relaxed)
-        defer { completed.wrappingAdd(1, ordering: .relaxed) }
+        enter()
+        defer { complete() }
         return try body()
     }
 
-    /// Counts a started non-blocking collective as entered (`complete` when it finishes).
+    /// Counts a collective as entered: a blocking one (`collective`), or a started non-blocking
+    /// one until a test or wait sees it finish (`complete`).
     @inline(__always)
     public func enter() { entered.wrappingAdd(1, ordering: .relaxed) }
 
-    /// Counts a started collective as completed.
+    /// Counts an entered collective as completed.
     @inline(__always)
     public func complete() { completed.wrappingAdd(1, ordering: .relaxed) }
 

@@ -9,7 +9,7 @@ import NNCore
 import NNData
 
 /// A communicator that forwards everything but node shared memory: ranks on nodes of one rank each.
-final class NoSharedMemory: Communicator {
+class NoSharedMemory: Communicator {
     let inner: Communicator
     init(_ inner: Communicator) { self.inner = inner }
     var rank: Int { inner.rank }
@@ -21,6 +21,7 @@ final class NoSharedMemory: Communicator {
     func allReduceMax(_ b: UnsafeMutableBufferPointer<Double>) throws { try inner.allReduceMax(b) }
     func broadcast(_ b: UnsafeMutableRawBufferPointer, root: Int) throws { try inner.broadcast(b, root: root) }
     func allGather(_ s: UnsafeRawBufferPointer, _ r: UnsafeMutableRawBufferPointer) throws { try inner.allGather(s, r) }
+    func startAllGather(_ s: UnsafeRawBufferPointer, _ r: UnsafeMutableRawBufferPointer) throws -> PendingCollective { try inner.startAllGather(s, r) }
     func barrier() throws { try inner.barrier() }
     func abort(_ message: String, code: Int32) -> Never { inner.abort(message, code: code) }
 }
@@ -28,22 +29,9 @@ final class NoSharedMemory: Communicator {
 /// Ranks on nodes of one rank each whose started allgathers run only at `wait`: until then
 /// the received bytes are NaN and the sent bytes are not yet read. An exchange that reads a
 /// block before waiting for it, or changes what it sent after starting, computes other numbers.
-final class DeferredAllGather: Communicator {
-    let inner: Communicator
+final class DeferredAllGather: NoSharedMemory {
     /// Allgathers started and waited for (every rank the same).
     var started = 0, waited = 0
-    init(_ inner: Communicator) { self.inner = inner }
-    var rank: Int { inner.rank }
-    var size: Int { inner.size }
-    var kind: String { inner.kind }
-    func allReduceSum(_ b: UnsafeMutableBufferPointer<Float>) throws { try inner.allReduceSum(b) }
-    func allReduceSum(_ b: UnsafeMutableBufferPointer<Double>) throws { try inner.allReduceSum(b) }
-    func allReduceSum(_ b: UnsafeMutableBufferPointer<Int64>) throws { try inner.allReduceSum(b) }
-    func allReduceMax(_ b: UnsafeMutableBufferPointer<Double>) throws { try inner.allReduceMax(b) }
-    func broadcast(_ b: UnsafeMutableRawBufferPointer, root: Int) throws { try inner.broadcast(b, root: root) }
-    func allGather(_ s: UnsafeRawBufferPointer, _ r: UnsafeMutableRawBufferPointer) throws { try inner.allGather(s, r) }
-    func barrier() throws { try inner.barrier() }
-    func abort(_ message: String, code: Int32) -> Never { inner.abort(message, code: code) }
 
     final class Deferred: PendingCollective {
         let owner: DeferredAllGather, sent: UnsafeRawBufferPointer, received: UnsafeMutableRawBufferPointer
@@ -56,7 +44,7 @@ final class DeferredAllGather: Communicator {
             done = true; owner.waited += 1
         }
     }
-    func startAllGather(_ s: UnsafeRawBufferPointer, _ r: UnsafeMutableRawBufferPointer) throws -> PendingCollective {
+    override func startAllGather(_ s: UnsafeRawBufferPointer, _ r: UnsafeMutableRawBufferPointer) throws -> PendingCollective {
         r.withMemoryRebound(to: UInt8.self) { $0.update(repeating: 0xFF) }
         started += 1
         return Deferred(self, s, r)

@@ -42,8 +42,6 @@ final class AllgatherFactorExchange: ExchangeStrategy {
         let linear: Linear<Float>
         /// Whether this layer's gradient is formed from allgathered factors.
         let factors: Bool
-        /// The collective (index into `groups`) that carries its factors (factor layers).
-        let group: Int
         /// Offsets in `send` of its x rows (nil: the data input) and dy rows (factor layers).
         let xOffset: Int?
         let dyOffset: Int
@@ -140,15 +138,14 @@ final class AllgatherFactorExchange: ExchangeStrategy {
         let link = try LinkProbe.measure(c.comm)
         let flops = LinkProbe.gemmRate(rows: perRank)
         // Rank 0 decides (the layers and the overlap), so that every rank builds the same layout.
+        let word = WireCodec(c.config.compress) == nil ? 4 : 2
         var choice = choose(layers: linears.map { (input: $0.0 == 0, inFeatures: $0.1.inFeatures, outFeatures: $0.1.outFeatures) },
-                            ranks: N, perRank: perRank, bytesPerSecond: link.bytesPerSecond, flopsPerSecond: flops,
-                            factorWordBytes: WireCodec(c.config.compress) == nil ? 4 : 2)
+                            ranks: N, perRank: perRank, bytesPerSecond: link.bytesPerSecond, flopsPerSecond: flops, factorWordBytes: word)
             .map { force || $0 ? 1.0 : 0.0 }
         // The factors' transfer a step at the probed bandwidth, for `--factor-overlap auto`.
-        let word = WireCodec(c.config.compress) == nil ? 4 : 2
         var wireBytes = 0
         for ((k, lin), chosen) in zip(linears, choice) where chosen == 1 {
-            wireBytes += (N - 1) * perRank * ((k == 0 ? 0 : lin.inFeatures) + lin.outFeatures) * word
+            wireBytes += (N - 1) * perRank * factorColumns(input: k == 0, inFeatures: lin.inFeatures, outFeatures: lin.outFeatures) * word
         }
         let wire = Double(wireBytes) / max(link.bytesPerSecond, 1)
         choice.append(overlaps(c.config.factorOverlap, wireSeconds: wire) ? 1 : 0)
@@ -171,27 +168,29 @@ final class AllgatherFactorExchange: ExchangeStrategy {
         layers.map { l in
             let weights = Double(l.inFeatures * l.outFeatures)
             let allreduce = 2 * Double(N - 1) / Double(N) * (weights + Double(l.outFeatures)) * 4 / bw
-            let gather = Double(N - 1) * Double(perRank) * Double((l.input ? 0 : l.inFeatures) + l.outFeatures) * Double(w) / bw
+            let gather = Double(N - 1) * Double(perRank) * Double(factorColumns(input: l.input, inFeatures: l.inFeatures, outFeatures: l.outFeatures)) * Double(w) / bw
             let extra = 2 * Double(N - 1) * Double(perRank) * weights / flops
             return gather + extra < allreduce
         }
     }
 
+    /// Factor values one sample of a layer contributes: its x row (unless it reads the data,
+    /// which every rank has) and its dy row.
+    static func factorColumns(input: Bool, inFeatures: Int, outFeatures: Int) -> Int {
+        (input ? 0 : inFeatures) + outFeatures
+    }
+
     private init(_ c: ExchangeContext, linears: [(Int, Linear<Float>)], factors: [Bool], perRank: Int, link: LinkProbe, flops: Double, overlap: Bool) {
         comm = c.comm; model = c.model; size = c.comm.size; rank = c.comm.rank
         self.perRank = perRank
-        codec = WireCodec(c.config.compress)
+        let codec = WireCodec(c.config.compress)
+        self.codec = codec
         // Overlapped: groups top first, one per factor layer, started when backward has its
         // dy; the lowest one's (which backward finishes last) carries the pack and starts after
         // backward. Not overlapped: one group of every factor layer and the pack, after backward.
         let factorLayers = linears.indices.filter { factors[$0] }.reversed().map { $0 }
         self.overlap = overlap
-        var groupOf = [Int](repeating: -1, count: linears.count)
-        var groupLayers: [[Int]] = overlap ? [] : [factorLayers]
-        for j in factorLayers {
-            if overlap { groupLayers.append([j]) }
-            groupOf[j] = groupLayers.count - 1
-        }
+        let groupLayers = overlap ? factorLayers.map { [$0] } : [factorLayers]
         var layers: [Layer] = []
         var pack = 0
         var offsets = [(x: Int?, dy: Int)](repeating: (nil, 0), count: linears.count)
@@ -210,10 +209,10 @@ final class AllgatherFactorExchange: ExchangeStrategy {
         }
         for (j, (k, lin)) in linears.enumerated() {
             if factors[j] {
-                layers.append(Layer(index: k, linear: lin, factors: true, group: groupOf[j], xOffset: offsets[j].x, dyOffset: offsets[j].dy,
+                layers.append(Layer(index: k, linear: lin, factors: true, xOffset: offsets[j].x, dyOffset: offsets[j].dy,
                                     localX: nil, localDY: nil, packOffset: 0))
             } else {
-                layers.append(Layer(index: k, linear: lin, factors: false, group: -1, xOffset: nil, dyOffset: 0,
+                layers.append(Layer(index: k, linear: lin, factors: false, xOffset: nil, dyOffset: 0,
                                     localX: k == 0 ? nil : Buffer(count: perRank * lin.inFeatures), localDY: Buffer(count: perRank * lin.outFeatures),
                                     packOffset: pack))
                 pack += lin.parameterCount
@@ -226,7 +225,7 @@ final class AllgatherFactorExchange: ExchangeStrategy {
         self.pack = Buffer(count: pack + Tail.size)
         let inGather = c.comm.size == 2 || pack + Tail.size <= 1 << 16
         packInGather = inGather
-        let last = groupLayers.count - 1, ranks = c.comm.size, compressed = WireCodec(c.config.compress) != nil
+        let last = groupLayers.count - 1, ranks = c.comm.size, compressed = codec != nil
         groups = groupLayers.enumerated().map { g, members in
             Group(layers: members, trigger: g == last ? nil : linears[members[0]].0, offset: groupRanges[g].offset, floats: groupRanges[g].floats,
                   withPack: g == last && inGather, packFloats: pack + Tail.size, size: ranks, compressed: compressed)
