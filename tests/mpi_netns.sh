@@ -198,7 +198,7 @@ for variant in "factors 2x2:" "shared 2x2:--exchange shared-gradients"; do
 done
 
 # --- 6b. one rank per host: sufficient factors allgathered across the hosts -----------------
-for variant in "factors 2x1 (allgather:1e-5:" "factors 2x1 bf16 (allgather 3/3 layers):2e-2:--exchange factors --compress bf16"; do
+for variant in "factors 2x1 (allgather:1e-5:" "factors 2x1 bf16 (allgather 3/3 layers):2e-2:--exchange factors --compress bf16 --factor-overlap off"; do
     want="${variant%%:*}"; rest="${variant#*:}"; tol="${rest%%:*}"; extra="${rest#*:}"
     out="$(timeout 180 ip netns exec "$nsA" mpirun -np 2 --host "$ipA:1,$ipB:1" "${mca[@]}" "$bin" "${fargs[@]}" $extra --metrics "$work/h.jsonl" 2>&1)"; rc=$?
     [[ -n "$out" ]] && echo "$out" | grep -v "^\s*$" | sed 's/^/  /'

@@ -96,6 +96,9 @@ final class DeferredAllGather: NoSharedMemory {
             for n in [2, 3, 4] {
                 var c = c0
                 c.exchange = .factors
+                // `auto` decides the overlap from a timed link probe (a slow TSan build can
+                // cross its 5 ms threshold): pin it, so the label below is the code's, not the clock's.
+                c.factorOverlap = .off
                 let (f, fd, fState) = try trainWithState(c, workers: n, data: data)
                 let tol = c.optimizer == .adam ? 1e-4 : 1e-5
                 #expect(fd.exchange == "factors \(n)x1 (allgather 3/3 layers)")
