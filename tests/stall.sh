@@ -75,3 +75,7 @@ stall_case
 # while its main thread waits for it; the watchdog must still end the job.
 label=" (--exchange allreduce, 2 buckets overlapped with backward)"
 stall_case --exchange allreduce --bucket-mb 0.001
+# The factor allgathers in flight during backward: rank 0 tests its MPI_Iallgather between GEMM
+# blocks and then waits in it; the watchdog must still end the job.
+label=" (--exchange factors, allgathers overlapped with backward)"
+stall_case --exchange factors --factor-overlap on

@@ -57,7 +57,9 @@ final class DeferredAllGather: NoSharedMemory {
         // run as late as possible (at `wait`, NaN until then), they must give the same
         // parameters, bit for bit, as allgathers that finish when they start; 2 and 3 ranks,
         // uncompressed and bf16. One allgather per factor layer and step with --factor-overlap
-        // on, one per step with off (the same bits again).
+        // on, one per step with off. On and off agree within float rounding, not to the bit: the
+        // same sums in the same order, but `on` cuts the GEMMs into blocks between its polls,
+        // and OpenBLAS's Zen kernels round a blocked GEMM differently in the last bit.
         let data = try DataParallelTests.fashion.get()
         var off: [Float]? = nil
         for (compress, n, overlap) in [(Compression.none, 2, FactorOverlap.on), (.none, 2, .off), (.none, 3, .on), (.bf16, 2, .on), (.bf16, 3, .on)] {
@@ -78,7 +80,7 @@ final class DeferredAllGather: NoSharedMemory {
                 #expect(p1 == p0, "\(compress) \(n) ranks \(overlap): parameters differ")
                 #expect(counts.0 == (overlap == .on ? 3 : 1) * counts.2 && counts.1 == counts.0, "\(counts)")
                 if compress == .none && n == 2 {
-                    if let off { #expect(p1 == off, "overlap on and off differ") } else { off = p1 }
+                    if let off { #expect(relativeDifference(p1, off) <= 1e-5, "overlap on and off: relative difference \(relativeDifference(p1, off))") } else { off = p1 }
                 }
             }
         }
@@ -123,6 +125,27 @@ final class DeferredAllGather: NoSharedMemory {
         }
         #expect(done.exchange.hasPrefix("factors 2x1") || done.exchange == "allreduce")
         #expect(relativeDifference(p, ref) <= 1e-5, "relative difference \(relativeDifference(p, ref))")
+    }
+
+    @Test func oneFactorLayerHasNothingToOverlap() throws {
+        // A linear classifier (one Linear layer) by factors with --factor-overlap on: its one
+        // allgather can only start after backward, so the run is the blocking exchange: one
+        // allgather a step, a label without "overlapped", and the bits of `off`.
+        let data = try DataParallelTests.fashion.get()
+        var params: [FactorOverlap: [Float]] = [:]
+        for overlap in [FactorOverlap.on, .off] {
+            var c = DataParallelTests.factorConfig(); c.model = "linear"; c.exchange = .factors; c.factorOverlap = overlap; c.steps = 10
+            let (p, r) = try runOnRanks(RunPlan(workers: 2, blasThreads: 1, quiet: true)) { comm in
+                let d = DeferredAllGather(comm)
+                let t = try Trainer(config: c, data: data, comm: d)
+                let done = try t.run()
+                return (t.model.parameters.array, (d.started, done.steps, done.exchange))
+            }
+            #expect(r.2 == "factors 2x1 (allgather 1/1 layers)", "\(overlap): \(r.2)")
+            #expect(r.0 == r.1, "\(overlap): \(r.0) allgathers in \(r.1) steps")
+            params[overlap] = p
+        }
+        #expect(params[.on] == params[.off])
     }
 
     @Test func autoOverlapsFromFiveMillisecondsOfTransfer() {

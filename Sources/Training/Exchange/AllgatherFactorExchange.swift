@@ -188,7 +188,11 @@ final class AllgatherFactorExchange: ExchangeStrategy {
         // Overlapped: groups top first, one per factor layer, started when backward has its
         // dy; the lowest one's (which backward finishes last) carries the pack and starts after
         // backward. Not overlapped: one group of every factor layer and the pack, after backward.
+        // With one factor layer there is one group either way, after backward: nothing to
+        // overlap, so the GEMMs stay uncut and the label does not claim it (every rank has the
+        // same broadcast choice, hence the same answer).
         let factorLayers = linears.indices.filter { factors[$0] }.reversed().map { $0 }
+        let overlap = overlap && factorLayers.count > 1
         self.overlap = overlap
         let groupLayers = overlap ? factorLayers.map { [$0] } : [factorLayers]
         var layers: [Layer] = []
