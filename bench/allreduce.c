@@ -7,8 +7,15 @@
  * transparent huge pages (MADV_HUGEPAGE), as nntrain's and numpy's large buffers are;
  * otherwise it comes from malloc (4 KiB pages where THP is "madvise", as on Debian).
  *
+ * With a 5th argument GAP (milliseconds, default 0), each rank computes for GAP ms between
+ * two calls, as a trainer computes a step between its allreduces: back to back, the TCP queues
+ * and windows of one call meet the next; in training they have a step's compute to drain. The
+ * computing is a loop of dependent floating-point multiply-adds on a few registers (the core
+ * busy, as in a GEMM, without touching the buffer), timed with MPI_Wtime; only the allreduce
+ * is timed.
+ *
  * Build: mpicc -O2 -o allreduce allreduce.c
- * Run:   mpirun -np 2 ./allreduce [count] [iters] [warmup] [huge]
+ * Run:   mpirun -np 2 ./allreduce [count] [iters] [warmup] [huge] [gap_ms]
  */
 #include <mpi.h>
 #include <stdio.h>
@@ -41,6 +48,11 @@ int main(int argc, char **argv) {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     int huge = argc > 4 && strcmp(argv[4], "huge") == 0;
+    double gap = argc > 5 ? atof(argv[5]) * 1e-3 : 0.0;
+    if (count <= 0 || count > (1L << 30) || iters <= 0 || warmup < 0 || !(gap >= 0 && gap < 10)) {
+        fprintf(stderr, "allreduce: usage: allreduce [count 1..2^30] [iters > 0] [warmup >= 0] [huge|plain] [gap_ms 0..10000]\n");
+        MPI_Abort(MPI_COMM_WORLD, 2);
+    }
     size_t hp = 2u << 20, mapped = (sizeof(float) * count + hp - 1) / hp * hp;
     float *buf;
     if (huge) {
@@ -53,7 +65,15 @@ int main(int argc, char **argv) {
     double *t = malloc(sizeof(double) * iters);
     if (!buf || !t) { fprintf(stderr, "allreduce: out of memory\n"); MPI_Abort(MPI_COMM_WORLD, 1); }
     for (long i = 0; i < count; i++) buf[i] = (float)(i % 1000) * 1e-3f;
+    volatile float sink = 0;
     for (int i = 0; i < warmup + iters; i++) {
+        if (gap > 0) {   /* a step's compute: the core busy, the buffer untouched */
+            float a0 = 1, a1 = 2, a2 = 3, a3 = 4;
+            double until = MPI_Wtime() + gap;
+            while (MPI_Wtime() < until)
+                for (int k = 0; k < 4096; k++) { a0 = a0 * 0.999f + 1e-3f; a1 = a1 * 0.999f + 1e-3f; a2 = a2 * 0.999f + 1e-3f; a3 = a3 * 0.999f + 1e-3f; }
+            sink += a0 + a1 + a2 + a3;
+        }
         double t0 = MPI_Wtime();
         check(MPI_Allreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
         double dt = MPI_Wtime() - t0;
@@ -66,8 +86,8 @@ int main(int argc, char **argv) {
     qsort(t, iters, sizeof(double), cmp);
     if (rank == 0)
         printf("{\"event\":\"allreduce\",\"count\":%ld,\"bytes\":%ld,\"ranks\":%d,\"iters\":%d,"
-               "\"median_seconds\":%.9f,\"min_seconds\":%.9f,\"mean_seconds\":%.9f,\"huge_pages\":%s}\n",
-               count, count * 4L, size, iters, t[iters / 2], t[0], sum / iters, huge ? "true" : "false");
+               "\"median_seconds\":%.9f,\"min_seconds\":%.9f,\"mean_seconds\":%.9f,\"huge_pages\":%s,\"gap_ms\":%.3f}\n",
+               count, count * 4L, size, iters, t[iters / 2], t[0], sum / iters, huge ? "true" : "false", gap * 1e3);
     if (!huge) free(buf);
     free(t);
     MPI_Finalize();

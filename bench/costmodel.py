@@ -18,10 +18,15 @@ The model (per step, per rank, b = 128 samples per rank, N ranks = nodes, one pe
              (`measure --shared`; compute files without them: the lone figure × max(1, N/C),
              --cores); the 2-64 node predictions assume one core per node (the lone figure).
              DDP's strategies use DDP's own step at world size 1 (its reducer's copies and
-             averaging, the bf16 hook's casts: no network), the others their implementation's
-             plain step.
+             averaging, the bf16 hook's casts: no network), PowerSGD nntrain's step plus its
+             compression passes (timed with C in-process workers against the same workers'
+             plain allreduce, `measure`), the others their implementation's plain step.
   messages   o per collective (a transport's fixed cost, fitted to MPI's two probe sizes), α per message (the link probe's 1-byte round trip ÷ 2) and bytes ÷ β, β the
-             bandwidth one link carries per direction. Measured points: β is the link probe's
+             bandwidth one link carries per direction. The raw collective probes that give o and
+             β at a measured point call the collective with a step's compute between the calls
+             (bench/netns.py --raw-gap-ms, default 20 ms), as training does; back to back, a call
+             meets the previous one's TCP queues and windows (--raw-probes back-to-back uses
+             those). Measured points: β is the link probe's
              ring figure (bench/netns_link.py, in the runs' JSONL) times an implementation's
              protocol efficiency η (how much of the TCP probe's bandwidth an MPI or gloo
              allreduce reaches), fitted on ONE measured point (--calibrate, default 2 hosts
@@ -36,7 +41,9 @@ The model (per step, per rank, b = 128 samples per rank, N ranks = nodes, one pe
   ring allgather, B per rank: (N-1) messages,  (N-1) · B bytes sent per rank
   strategies (bytes per rank and step for P = 1,863,690 parameters):
     allreduce        one allreduce of the whole fp32 gradient (nntrain today, numpy+mpi4py)
-    allreduce-bf16   the same in bf16 (half the bytes; fp32 accumulation)
+    allreduce-bf16   nntrain's --compress bf16 allreduce: an allgather of every rank's bf16 words
+                     ((N-1)·P·2 bytes per rank: half a ring allreduce's at N = 2, more from N = 5
+                     on), each rank summing in fp32; the tail in a small allreduce
     overlap          allreduce per layer, each started when its layer's backward is done
     buckets          nntrain's overlapped allreduce (--bucket-mb 1): [W3,b3,W2,b2] after layer 2's
                      weight gradient, then [W1,b1]
@@ -45,6 +52,8 @@ The model (per step, per rank, b = 128 samples per rank, N ranks = nodes, one pe
                      each rank forming dW over the global batch: +(N-1)× the weight-gradient GEMMs
     hybrid           per layer the cheaper of allreduce and factors (Poseidon's choice)
     hybrid-bf16      the same with bf16 on the wire
+    hybrid-overlap   the same with each factor layer's allgather started during backward
+                     (--factor-overlap; nntrain's default where the transfer is >= 5 ms a step)
     powersgd:R       rank-R PowerSGD: allreduce of (in+out)·R floats per weight matrix, biases fp32
 """
 import argparse
@@ -60,7 +69,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
-NN = os.environ.get("NN", os.path.join(ROOT, ".build", "release", "nntrain"))
+NN = os.path.abspath(os.environ.get("NN", os.path.join(ROOT, ".build", "release", "nntrain")))   # the runs start in bench/
 LAYERS = [(784, 1024), (1024, 1024), (1024, 10)]   # (in, out)
 P = sum(i * o + o for i, o in LAYERS)              # 1,863,690
 B = 128                                            # samples per rank
@@ -139,25 +148,82 @@ def pipeline(comp, buckets, n, link, wire=4):
     return max(done, comm_free)
 
 
-def factor_exchange(sel, n, link, comp, w=4):
-    """nntrain's factor exchange (AllgatherFactorExchange) for the layers in sel: ONE allgather
-    of their rows (dy, and x except for the first layer, whose input is the data every rank
-    has), every rank forming their dW over the global batch (+(N-1)× their weight-gradient
-    GEMMs), and ONE allreduce of the other layers' gradients. (step seconds, bytes per rank)"""
-    per_rank = sum(comp.b * ((i if k > 0 else 0) + o) * w for k, (i, o) in enumerate(LAYERS) if k in sel)
-    rest = sum((i * o + o) * w for k, (i, o) in enumerate(LAYERS) if k not in sel)
-    biases = sum(o * w for k, (i, o) in enumerate(LAYERS) if k in sel)   # ride in the allreduce
-    t = comp.t + sum((n - 1) * comp.layer[k]["dw"] for k in sel)
-    t += ring_allgather(per_rank, n, link) if sel else 0.0
-    t += ring_allreduce(rest + biases, n, link)
-    return t, (n - 1) * per_rank + 2 * (n - 1) / n * (rest + biases)
+def pack_in_gather(n, pack_floats):
+    """Whether the gradient layers' pack (and the tail) rides in the factor allgather, as
+    AllgatherFactorExchange decides: 2 ranks (an allgather moves what a ring allreduce does), or
+    a pack of at most 2^16 floats; else it is allreduced on its own."""
+    return n == 2 or pack_floats + 4 <= 1 << 16
 
 
-def strategy_time(name, n, link, comp):
-    """(step seconds, bytes sent per rank per step)."""
-    if name in ("allreduce", "allreduce-bf16"):
-        w = 2 if name.endswith("bf16") else 4
-        return comp.t + ring_allreduce(P * w, n, link), 2 * (n - 1) / n * P * w
+def factor_exchange(sel, n, link, comp, w=4, overlap=False):
+    """nntrain's factor exchange (AllgatherFactorExchange) for the layers in sel, each rank
+    forming their dW over the global batch (N× their weight-gradient GEMMs, N-1 more than one
+    rank's own); the other layers' gradients (the pack) ride in the last allgather, or go in
+    one allreduce of their own (pack_in_gather). Rows per rank and layer: dy, and x except for
+    the first layer (its input is the data, which every rank has). (step seconds, bytes per rank)
+
+    Not overlapped: one allgather of every factor layer's rows and the pack after backward.
+    Overlapped (--factor-overlap): each factor layer but the lowest in its own allgather, started
+    when backward has its dy and crossing while the layers below compute their dx; the lowest
+    one's rows with the pack after backward; then, top first, each layer's dW over the global
+    batch once its allgather is in (the later allgathers cross during the earlier dW GEMMs).
+    On a CPU-bound link (link["serial"]) nothing hides: the bytes take the core backward runs
+    on, so the overlapped exchange is charged as the one after backward."""
+    rows = {k: comp.b * ((i if k > 0 else 0) + o) * w for k, (i, o) in enumerate(LAYERS) if k in sel}
+    pack = sum(i * o + o for k, (i, o) in enumerate(LAYERS) if k not in sel)
+    in_gather = pack_in_gather(n, pack)
+    pack_bytes = (pack + 4) * 4
+    per_rank = sum(rows.values()) + (pack_bytes if in_gather and sel else 0)
+    nbytes = (n - 1) * per_rank + (0 if in_gather and sel else 2 * (n - 1) / n * pack_bytes)
+    if not sel:
+        return comp.t + ring_allreduce(pack_bytes, n, link), nbytes
+    groups = sorted(sel, reverse=True)                 # top first
+    lowest = groups[-1]
+    t, comm_free, arrived = comp.fwd, 0.0, {}
+    if overlap and not link.get("serial"):
+        for k in reversed(range(len(LAYERS))):        # backward: dy of k is ready at t
+            if k in sel and k != lowest:
+                comm_free = max(t, comm_free) + ring_allgather(rows[k], n, link)
+                arrived[k] = comm_free
+            t += comp.layer[k]["dx"]
+        t += sum(comp.layer[k]["dw"] for k in range(len(LAYERS)) if k not in sel)
+        last = rows[lowest] + (pack_bytes if in_gather else 0)
+        arrived[lowest] = max(t, comm_free) + ring_allgather(last, n, link)
+    else:
+        t += sum(comp.layer[k]["dx"] for k in range(len(LAYERS))) + sum(comp.layer[k]["dw"] for k in range(len(LAYERS)) if k not in sel)
+        t += ring_allgather(per_rank, n, link)
+        arrived = {k: t for k in sel}
+    for k in groups:                                   # reduce: top first, each once its rows are in
+        t = max(t, arrived[k]) + n * comp.layer[k]["dw"]
+    if not in_gather:
+        t += ring_allreduce(pack_bytes, n, link)
+    return t, nbytes
+
+
+def factor_layers_by_merit(count, n, w=4):
+    """The `count` layers nntrain's own cost model sends by factors (AllgatherFactorExchange.
+    choose): a layer goes by factors when the bytes it saves over its allreduce, divided by the
+    flops of its N-1 extra weight-gradient GEMMs, exceed the link's bytes per flop; so whatever
+    the probed link and GEMM rate, the layers chosen are the `count` with the most bytes saved
+    per extra flop."""
+    def merit(k):
+        i, o = LAYERS[k]
+        saved = 2 * (n - 1) / n * (i * o + o) * 4 - (n - 1) * B * ((i if k > 0 else 0) + o) * w
+        return saved / (2 * (n - 1) * B * i * o)
+    return set(sorted(range(len(LAYERS)), key=merit, reverse=True)[:count])
+
+
+def strategy_time(name, n, link, comp, factor_count=None):
+    """(step seconds, bytes sent per rank per step). factor_count: for the hybrid strategies,
+    how many layers a measured run sent by factors (its label's "allgather k/L"), else the
+    model picks the cheapest subset."""
+    if name == "allreduce":
+        return comp.t + ring_allreduce(P * 4, n, link), 2 * (n - 1) / n * P * 4
+    if name == "allreduce-bf16":
+        # nntrain's compressed allreduce (CompressedSum, WireCodec.swift): MPI cannot sum 16-bit
+        # words, so every rank's words are allgathered and each rank sums them in fp32; the
+        # tail (loss, count) goes in a small allreduce of its own.
+        return comp.t + ring_allgather(P * 2, n, link) + ring_allreduce(16, n, link), (n - 1) * P * 2 + 2 * (n - 1) / n * 16
     if name == "overlap":
         return pipeline(comp, [[2], [1], [0]], n, link), 2 * (n - 1) / n * P * 4
     if name == "buckets":   # nntrain's overlapped allreduce at --bucket-mb 1: [W3,b3,W2,b2], then [W1,b1]
@@ -165,12 +231,15 @@ def strategy_time(name, n, link, comp):
     if name in ("ddp", "ddp-bf16"):
         w = 2 if name.endswith("bf16") else 4
         return pipeline(comp, [[2, 1], [0]], n, link, w), 2 * (n - 1) / n * P * w
-    if name in ("factors", "factors-bf16"):
-        return factor_exchange(set(range(len(LAYERS))), n, link, comp, 2 if name.endswith("bf16") else 4)
-    if name in ("hybrid", "hybrid-bf16"):   # the cheapest subset of layers by factors
-        w = 2 if name.endswith("bf16") else 4
+    if name.startswith(("factors", "hybrid")):
+        # factors[-overlap][-bf16]: every layer by factors; hybrid...: the cheapest subset.
+        w, overlap = (2 if name.endswith("bf16") else 4), "-overlap" in name
+        if name.startswith("factors"):
+            return factor_exchange(set(range(len(LAYERS))), n, link, comp, w, overlap)
+        if factor_count is not None:
+            return factor_exchange(factor_layers_by_merit(factor_count, n, w), n, link, comp, w, overlap)
         subsets = [{k for k in range(len(LAYERS)) if m >> k & 1} for m in range(1 << len(LAYERS))]
-        return min(factor_exchange(sel, n, link, comp, w) for sel in subsets)
+        return min(factor_exchange(sel, n, link, comp, w, overlap) for sel in subsets)
     if name.startswith("powersgd:"):
         r = int(name.split(":")[1])
         floats = sum((i + o) * r + o for i, o in LAYERS)
@@ -181,12 +250,12 @@ def strategy_time(name, n, link, comp):
 
 
 STRATEGIES = ["allreduce", "allreduce-bf16", "overlap", "buckets", "ddp", "ddp-bf16", "factors", "factors-bf16", "hybrid", "hybrid-bf16",
-              "powersgd:4"]
+              "hybrid-overlap", "powersgd:4"]
 # Which implementation's compute and protocol efficiency a strategy uses in the predictions.
 IMPL = {"ddp": "torch", "ddp-bf16": "torch"}
-# Strategies whose compute `measure` times on their own (DDP's reducer and hook at world size 1);
-# the others use their implementation's plain step.
-OWN_COMPUTE = ("ddp", "ddp-bf16")
+# Strategies whose compute `measure` times on their own (DDP's reducer and hook at world size 1;
+# PowerSGD's compression passes); the others use their implementation's plain step.
+OWN_COMPUTE = ("ddp", "ddp-bf16", "powersgd:4")
 
 
 def compute_of(comp1, strategy, impl):
@@ -236,11 +305,47 @@ def measure(a):
         return ([sys.executable, os.path.join(BENCH, "mlp_ddp.py"), "--threads", "1", "--hook", hook, "--port", port] + common,
                 dict(penv, WORLD_SIZE="1", RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=port), None)
 
-    names = ["nntrain", "torch", "numpy", "ddp", "ddp-bf16"]
+    def workers_compute(flags, c):
+        """Compute seconds per step (metrics' compute_seconds ÷ steps, median over epochs 2..) of
+        nntrain with C in-process workers, 128 samples each, one BLAS thread each: the exchange's
+        own compute (PowerSGD's passes, say) with C ranks sharing the cores, no network."""
+        metrics = f"{METRICS}.w"
+        cmd = [NN, "train", "--workers", str(c), "--blas-threads", "1", "--test-subset", "1000", "--eval-every", "0",
+               "--schedule", "constant", "--lr", "0.05", "--momentum", "0.9", "--quiet", "--metrics", metrics,
+               "--train-subset", str(a.train_subset), "--epochs", str(a.epochs), "--batch-size", str(B * c)] + flags
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=BENCH)
+        ep = [json.loads(l) for l in open(metrics)] if p.returncode == 0 and os.path.exists(metrics) else []
+        ep = [x for x in ep if x.get("event") == "epoch"]
+        if os.path.exists(metrics):
+            os.remove(metrics)
+        if len(ep) < 2:
+            raise SystemExit(f"costmodel: {' '.join(cmd)} failed: {p.stderr[-2000:]}")
+        steps = [e["step"] - (ep[i - 1]["step"] if i else 0) for i, e in enumerate(ep)]
+        return median([e["compute_seconds"] / k for e, k in zip(ep[1:], steps[1:])]), " ".join(cmd).replace(metrics, "$TMP/metrics.jsonl")
+
+    # Compute an exchange adds that no lone process shows, timed with C in-process workers (C
+    # ranks sharing the cores, no network) against a baseline of the same workers, name ->
+    # (flags, baseline flags). PowerSGD's passes (M = g + e, P = MQ, orthogonalization,
+    # M̃ = P̂Qᵀ, e −= M̃/N) exist only with 2 or more ranks: against the plain allreduce, added to
+    # the plain copies' figure of C (and, for one rank alone, at the smallest C). (Tried and
+    # left out: the factor overlap's GEMMs cut into blocks, --factor-overlap on against off;
+    # 3 repetitions swung from -2 to +6 ms at 2 workers and to +19 ms at 4, where 4 threads on
+    # 2 cores wait for each other in the in-process collectives: not a measurement.)
+    extras = {"powersgd:4": (["--compress", "powersgd:4"], ["--exchange", "allreduce", "--bucket-mb", "0"])}
+    names = [] if a.extras_only else ["nntrain", "torch", "numpy", "ddp", "ddp-bf16"]
     levels = [1] + [c for c in a.shared if c > 1]
     runs = {c: {k: [] for k in names} for c in levels}
+    extra = {c: {k: [] for k in extras} for c in levels if c > 1}
+    extra_cmds = {}
     for rep in range(a.reps):
         for c in levels:
+            if c > 1:
+                for k, (flags, base) in extras.items():
+                    t_k, extra_cmds[k] = workers_compute(flags, c)
+                    t_base, extra_cmds[f"{k} baseline"] = workers_compute(base, c)
+                    extra[c][k].append(t_k - t_base)
+                    print(f"  [{rep + 1}/{a.reps}] {k} x{c} workers: {t_k * 1e3:.2f} ms compute/step, baseline {t_base * 1e3:.2f}",
+                          file=sys.stderr, flush=True)
             for k in names:
                 procs = []
                 for copy in range(c):
@@ -265,11 +370,30 @@ def measure(a):
                 t = median(ts)
                 runs[c][k].append(t)
                 print(f"  [{rep + 1}/{a.reps}] {k:8s} x{c} {t * 1e3:.2f} ms/step", file=sys.stderr, flush=True)
-    out = {"batch": B, "threads": 1, "step_seconds": {k: median(v) for k, v in runs[1].items()},
-           "step_seconds_shared": {str(c): {k: median(v) for k, v in runs[c].items()} for c in levels if c > 1},
+    if a.extras_only:   # the peers' figures from an earlier measurement, the extras anew
+        before = json.load(open(a.extras_only))
+        alone, shared = before["step_seconds"], before["step_seconds_shared"]
+        runs = {int(c): r for c, r in before["runs"].items()}
+        names = list(alone)
+    else:
+        alone = {k: median(v) for k, v in runs[1].items()}
+        shared = {str(c): {k: median(v) for k, v in runs[c].items()} for c in levels if c > 1}
+    extra_seconds = {str(c): {k: median(v) for k, v in extra[c].items()} for c in extra}
+    if extra:
+        extra_seconds["1"] = extra_seconds[str(min(extra))]
+    for c, d in extra_seconds.items():
+        (alone if c == "1" else shared[c])["powersgd:4"] = (alone if c == "1" else shared[c])["nntrain"] + d["powersgd:4"]
+    out = {"batch": B, "threads": 1, "step_seconds": alone,
+           "step_seconds_shared": shared,
+           "extra_seconds": extra_seconds,
            "runs": {str(c): r for c, r in runs.items()},
-           "commands": {k: " ".join(argv(k, 0)[0]).replace(f"{METRICS}.0", "$TMP/metrics.jsonl") for k in names},
+           "extra_compute_runs": {str(c): r for c, r in extra.items()},
+           "commands": dict({k: " ".join(argv(k, 0)[0]).replace(f"{METRICS}.0", "$TMP/metrics.jsonl") for k in names if k in
+                             ("nntrain", "torch", "numpy", "ddp", "ddp-bf16")},
+                            **{f"{k} (C workers)": v for k, v in extra_cmds.items()}),
            "load_average": os.getloadavg()[0], "stamp": time.strftime("%Y%m%dT%H%MZ", time.gmtime())}
+    if a.extras_only:
+        out["peers_from"] = a.extras_only
     path = a.out or os.path.join(BENCH, "results", f"compute-{out['stamp']}.json")
     with open(path, "w") as f:
         json.dump(out, f, indent=1)
@@ -297,31 +421,47 @@ def wire(pt):
     return "mpi"
 
 
-def raw_link(raws, hosts, rate, kind, alpha):
+def raw_link(raws, hosts, rate, kind, alpha, gapped=True):
     """A transport's cost at a measured point, from its raw collective probes: (overhead per
     collective o, bytes/s per link and direction β) such that a ring allreduce of B bytes
-    takes o + 2(N-1)·α + 2(N-1)/N·B/β, α the link's latency. MPI was probed at two sizes (the
-    gradient and a third of it): o ≥ 0 and β are fitted to both. gloo (one size per
-    precision): o = 0, β from the probe. None without probes."""
+    takes o + 2(N-1)·α + 2(N-1)/N·B/β, α the link's latency. Both were probed at two sizes
+    (the gradient and a third of it; gloo in runs before 2026-12-06 at the gradient's only):
+    o ≥ 0 and β are fitted to both, with one size o = 0 and β from it. `gapped`: the probes
+    with a step's compute between the calls (as in training) where the run has them, else the
+    back-to-back ones. None without probes."""
     n = hosts
     ring = 2 * (n - 1) / n
     if kind == "mpi":
+        mine = [r for r in raws if r["event"] == "raw-mpi" and r["hosts"] == hosts and r["rate"] == rate]
+        with_gap = [r for r in mine if r.get("gap_ms", 0) > 0]
+        mine = with_gap if gapped and with_gap else [r for r in mine if not r.get("gap_ms", 0)]
         by = {}
-        for r in raws:
-            if r["event"] == "raw-mpi" and r["hosts"] == hosts and r["rate"] == rate:
-                by.setdefault(r["bytes"], []).append(r["median_seconds"])
+        for r in mine:
+            by.setdefault(r["bytes"], []).append(r["median_seconds"])
         pts = sorted((b, median(t)) for b, t in by.items())
     else:
-        key = "bf16_median_seconds" if kind == "gloo-bf16" else "fp32_median_seconds"
-        ts = [r[key] for r in raws if r["event"] == "raw-gloo" and r["hosts"] == hosts and r["rate"] == rate]
-        pts = [(P * (2 if kind == "gloo-bf16" else 4), median(ts))] if ts else []
+        # gloo: the gradient (key) and, in runs that probed it, a third of it (key with _third).
+        w = 2 if kind == "gloo-bf16" else 4
+        key = "bf16" if kind == "gloo-bf16" else "fp32"
+        mine = [r for r in raws if r["event"] == "raw-gloo" and r["hosts"] == hosts and r["rate"] == rate]
+        gap = "_gap" if gapped and mine and all(f"{key}_gap_median_seconds" in r for r in mine) else ""
+        pts = []
+        for part, floats in (("_third", P // 3), ("", P)):
+            ts = [r[f"{key}{part}{gap}_median_seconds"] for r in mine if f"{key}{part}{gap}_median_seconds" in r]
+            if ts and len(ts) == len(mine):
+                pts.append((floats * w, median(ts)))
     if not pts:
         return None
     fixed = 2 * (n - 1) * alpha
     if len(pts) >= 2:
-        (b0, t0), (b1, t1) = pts[0], pts[-1]
+        # β from the two largest sizes; o from the smallest where a third, small size was
+        # probed (there the fixed cost per call dominates: on 2 shared cores it holds the wait
+        # for the other ranks to be scheduled, which the link's round trip does not), else
+        # from the larger of the two.
+        (b0, t0), (b1, t1) = pts[-2], pts[-1]
         slope = (t1 - t0) / (ring * (b1 - b0))            # seconds per byte on the wire
-        o = t1 - fixed - ring * b1 * slope
+        bs, ts = pts[0] if len(pts) >= 3 else pts[-1]
+        o = ts - fixed - ring * bs * slope
         if slope > 0 and o >= 0:
             return o, 1 / slope
     b, t = pts[-1]
@@ -338,8 +478,9 @@ def nntrain_strategy(spec, exchange):
     m = re.search(r"allgather (\d+)/(\d+)", exchange or "")
     if exchange and exchange.startswith("factors"):
         base = "factors" if (m is None or m.group(1) == m.group(2)) else "hybrid"
-    elif exchange == "allreduce":
-        base = "allreduce"
+        base += "-overlap" if "overlapped" in exchange else ""
+    elif exchange == "allreduce" or (exchange or "").startswith("allreduce (") and "on the wire" in exchange:
+        base = "allreduce"   # "allreduce (bf16 on the wire)": the compressed one, suffixed below
     elif exchange and exchange.startswith("allreduce (") and "overlapped" in exchange:
         base = "buckets"
     else:
@@ -347,26 +488,34 @@ def nntrain_strategy(spec, exchange):
     return base + ("-bf16" if comp in ("bf16", "fp16") else "")
 
 
-def points(runs, links, raws, extra_map):
+def points(runs, links, raws, extra_map, gapped=True):
     """Measured points: (hosts, rate, contender) -> dict with medians and the link figures."""
     mp = dict(MEASURED, **extra_map)
     out = {}
     for r in runs:
-        key = (r["hosts"], r["rate"], r["contender"])
-        out.setdefault(key, []).append(r)
+        # nntrain's exchange is chosen at start by its own probe, so one contender's runs can
+        # differ in it (10 Gbit/s: the bucketed allreduce in some, the factors in others): a
+        # point per (contender, exchange), each run predicted with what it ran.
+        ex = r.get("exchange", "") if r["contender"].startswith("nntrain") and r["contender"] not in extra_map else ""
+        out.setdefault((r["hosts"], r["rate"], r["contender"], ex), []).append(r)
+    several = {k[:3] for k in out if sum(1 for j in out if j[:3] == k[:3]) > 1}
     pts = []
-    for (h, rate, spec), rs in sorted(out.items()):
+    for (h, rate, spec, ex), rs in sorted(out.items()):
+        st = None
         if spec.startswith("nntrain") and spec not in extra_map:
-            st = nntrain_strategy(spec, rs[0].get("exchange"))
+            st = nntrain_strategy(spec, ex)
             if st is None:
                 continue
-            mp[spec] = (st, "nntrain")
-        if spec not in mp:
+        elif spec not in mp:
             continue
         lk = [l for l in links if l["hosts"] == h and l["rate"] == rate]
         if not lk:
             continue
-        pt = {"hosts": h, "rate": rate, "spec": spec, "name": rs[0]["name"], "strategy": mp[spec][0], "impl": mp[spec][1],
+        strategy, impl = (st, "nntrain") if st else mp[spec]
+        m = re.search(r"allgather (\d+)/\d+", ex)
+        name = rs[0]["name"] + (f" [{ex}]" if (h, rate, spec) in several else "")
+        pt = {"hosts": h, "rate": rate, "spec": spec, "name": name, "strategy": strategy, "impl": impl,
+              "factor_count": int(m.group(1)) if m else None,
               "sps": median([r["sps"] for r in rs]), "reps": len(rs),
               "compute_measured": median([r["compute_per_step"] for r in rs if "compute_per_step" in r]),
               "beta_probe": median([l["bytes_per_second"] for l in lk]),
@@ -375,7 +524,7 @@ def points(runs, links, raws, extra_map):
         # moves its bytes, and that CPU is the rank's only core here: what an exchange overlaps
         # with backward takes the core from backward, so overlapped parts run one after the other.
         pt["cpu_bound"] = pt["beta_probe"] < CPU_BOUND * rate_bps(rate) / 8 * FRAMING
-        rl = raw_link(raws, h, rate, wire(pt), pt["alpha"])
+        rl = raw_link(raws, h, rate, wire(pt), pt["alpha"], gapped)
         pt["beta_raw"], pt["overhead"] = (rl[1], rl[0]) if rl else (None, 0.0)
         pts.append(pt)
     return pts
@@ -383,7 +532,9 @@ def points(runs, links, raws, extra_map):
 
 def point_compute(pt, comp1, impl_only=False):
     """One rank's step seconds at a measured point: timed with as many concurrent copies as the
-    point has hosts when `measure` did (--shared), else the lone figure scaled by hosts ÷ cores."""
+    point has hosts when `measure` did (--shared), else the lone figure scaled by hosts ÷ cores;
+    the overlapped factor exchange's GEMMs cut into blocks are not charged (about +6% on those
+    GEMMs in a C loop here, not measured by `measure`)."""
     src, f = (pt["comp_shared"], 1.0) if pt.get("comp_shared") else (comp1, max(1.0, pt["hosts"] / pt["cores"]))
     return f * (src[pt["impl"]] if impl_only else compute_of(src, pt["strategy"], pt["impl"]))
 
@@ -393,7 +544,7 @@ def predict_point(pt, comp1, eta):
     comp = Compute(point_compute(pt, comp1))
     link = {"alpha": pt["alpha"], "beta": pt["beta_probe"] * eta, "o": pt.get("overhead", 0.0), "beta_ag": pt["beta_probe"],
             "serial": pt["cpu_bound"]}
-    t, nb = strategy_time(pt["strategy"], n, link, comp)
+    t, nb = strategy_time(pt["strategy"], n, link, comp, pt.get("factor_count"))
     return B * n / t, nb
 
 
@@ -406,18 +557,19 @@ def predict_own_compute(pt, comp1, eta):
     if not t == t:
         return float("nan")
     if pt["strategy"].startswith(("factors", "hybrid")):
-        # nntrain sends layers 1-2 by factors ("allgather 2/3 layers"): its measured compute holds
-        # (N-1) more weight-gradient GEMMs of theirs, which strategy_time adds back as shares of
-        # the compute it is given: t = t' (1 + (N-1) f), f their share of one step's flops.
-        f = sum(l["dw"] for l in Compute(1.0).layer[:2])
+        # nntrain's factor layers: its measured compute holds (N-1) more weight-gradient GEMMs
+        # of theirs, which strategy_time adds back as shares of the compute it is given:
+        # t = t' (1 + (N-1) f), f their share of one step's flops.
+        sel = factor_layers_by_merit(pt.get("factor_count") or len(LAYERS), n)
+        f = sum(Compute(1.0).layer[k]["dw"] for k in sel)
         t /= 1 + (n - 1) * f
-    if pt["strategy"] in OWN_COMPUTE and pt["strategy"] in comp1:
+    if pt["strategy"] in ("ddp", "ddp-bf16") and pt["strategy"] in comp1:
         # DDP's own compute is its no_sync() step, which skips the reducer: add the reducer's
         # (and hook's) work as `measure` timed it at world size 1, scaled like the compute.
         t += max(0.0, point_compute(pt, comp1) - point_compute(pt, comp1, impl_only=True))
     link = {"alpha": pt["alpha"], "beta": pt["beta_probe"] * eta, "o": pt.get("overhead", 0.0), "beta_ag": pt["beta_probe"],
             "serial": pt["cpu_bound"]}
-    st, _ = strategy_time(pt["strategy"], n, link, Compute(max(t, 1e-4)))
+    st, _ = strategy_time(pt["strategy"], n, link, Compute(max(t, 1e-4)), pt.get("factor_count"))
     return B * n / st
 
 
@@ -445,7 +597,13 @@ def predict(a):
         strat, impl = (rhs.split(":", 1) + ["nntrain"])[:2] if not rhs.startswith("powersgd") else (rhs, "nntrain")
         extra[spec] = (strat, impl)
     runs, links, raws = load_runs(a.runs)
-    pts = points(runs, links, raws, extra)
+    gapped = a.raw_probes == "gapped"
+    pts = points(runs, links, raws, extra, gapped)
+    if any(r.get("gap_ms", 0) > 0 for r in raws):
+        print(f"Transports (MPI_Allreduce, gloo all_reduce) from their raw probes "
+              f"{'with a step of compute between calls' if gapped else 'back to back'} (--raw-probes {a.raw_probes}).")
+    else:
+        print("Transports from their raw probes back to back (these runs have no probes with compute between calls).")
     shared = comp_j.get("step_seconds_shared", {})
     for pt in pts:
         pt["comp_shared"], pt["cores"] = shared.get(str(pt["hosts"])), a.cores
@@ -463,7 +621,7 @@ def predict(a):
         for kind, impl in (("mpi", "nntrain"), ("gloo", "torch")):
             lk = [l for l in links if l["hosts"] == int(ch) and l["rate"] == cr]
             al = median([l["rtt_median_seconds"] for l in lk]) / 2 if lk else a.alpha
-            rl = raw_link(raws, int(ch), cr, kind, al)
+            rl = raw_link(raws, int(ch), cr, kind, al, gapped)
             if rl is not None:
                 eta[impl] = rl[1] / (rate_bps(cr) / 8 * FRAMING)
                 lat[impl] = rl[0]
@@ -580,9 +738,10 @@ def plot(path, table, nodes, one, pts, comp1, eta, a):
     rates = (1e9, 10e9, 100e9)
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), sharex=True)
     styles = {"allreduce": "-", "allreduce-bf16": "--", "overlap": "-.", "buckets": (0, (3, 1, 1, 1)), "ddp": "-", "ddp-bf16": "--",
-              "factors": ":", "factors-bf16": (0, (1, 3)), "hybrid": "-", "hybrid-bf16": "--", "powersgd:4": ":"}
+              "factors": ":", "factors-bf16": (0, (1, 3)), "hybrid": "-", "hybrid-bf16": "--", "hybrid-overlap": "-.",
+              "powersgd:4": ":"}
     colors = {"allreduce": "C0", "allreduce-bf16": "C0", "overlap": "C4", "buckets": "C6", "ddp": "C3", "ddp-bf16": "C3",
-              "factors": "C2", "factors-bf16": "C1", "hybrid": "C2", "hybrid-bf16": "C1", "powersgd:4": "C5"}
+              "factors": "C2", "factors-bf16": "C1", "hybrid": "C2", "hybrid-bf16": "C1", "hybrid-overlap": "C8", "powersgd:4": "C5"}
     ns = nodes[1:]
     for j, rate in enumerate(rates):
         ax, ax2 = axes[0][j], axes[1][j]
@@ -623,6 +782,8 @@ def main():
     m.add_argument("--train-subset", type=int, default=6400)
     m.add_argument("--out", default="")
     m.add_argument("--port", type=int, default=29641, help="first loopback port of the world-size-1 DDP runs (one per copy)")
+    m.add_argument("--extras-only", default="", metavar="COMPUTE.json",
+                   help="time only the exchanges' extra compute (PowerSGD, factor overlap) and take the rest from this earlier file")
     m.add_argument("--shared", type=lambda v: [int(x) for x in v.split(",")], default=[2, 4],
                    help="also time C concurrent copies for each C (the netns points' hosts per machine)")
     p = sub.add_parser("predict")
@@ -635,6 +796,9 @@ def main():
     p.add_argument("--alpha", type=float, default=25e-6, help="per-message latency for the predictions (s)")
     p.add_argument("--map", action="append", default=[], help="SPEC=STRATEGY[:IMPL] for contenders beyond the built-in ones")
     p.add_argument("--plot", default="")
+    p.add_argument("--raw-probes", choices=["gapped", "back-to-back"], default="gapped",
+                   help="which raw collective probes give a transport's cost: with a step's compute between calls (as in training; "
+                        "runs without them fall back) or back to back")
     a = ap.parse_args()
     measure(a) if a.cmd == "measure" else predict(a)
 

@@ -36,7 +36,8 @@ DDP's step time minus the time of the same step under model.no_sync() (the commu
 did not hide behind backward). Probes before every repetition's runs at a rate, for
 bench/costmodel.py: what the shaped link carries (bench/netns_link.py: ring send/receive over
 TCP, 1-byte round trips) and what the trainers' own collectives reach on it (MPI_Allreduce of
-nntrain's buffer, bench/allreduce.c; gloo all_reduce of the gradient in fp32 and bf16,
+nntrain's buffer, bench/allreduce.c, back to back and with --raw-gap-ms of compute between the
+calls as in training; gloo all_reduce of the gradient in fp32 and bf16,
 bench/netns_gloo.py).
 
 Output: a markdown report on stdout (also in OUT/netns-<stamp>-h<N>.md) and one JSON line per
@@ -337,21 +338,26 @@ def raw_collectives(h, rate, a, log, label, exe):
     env = dict(os.environ, NETNS_HOSTS=" ".join(f"{ip}={ns}" for ip, ns in zip(h.ip, h.ns)))
     if os.geteuid() == 0:
         env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    for count in ("1863694", "625000"):   # the gradient; a third of it (the size of 2 hosts' factors)
-        # "huge": the buffer on transparent huge pages, as nntrain's Buffer and numpy's large
-        # arrays are (measured 2026-12-03: the same 123 ms at 1 Gbit/s as with 4 KiB pages).
-        p = subprocess.run(c.mpirun() + [exe, count, str(a.raw_iters), "3", "huge"], env=env, capture_output=True, text=True,
-                           timeout=a.timeout)
-        js = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
-        if js:
-            out.append(dict(js[-1], event="raw-mpi"))
+    gaps = [0.0] + ([a.raw_gap_ms] if a.raw_gap_ms > 0 else [])
+    # The gradient; a third of it (the size of 2 hosts' factors); 16 Ki floats, the size of
+    # PowerSGD's and the factor exchange's small collectives, where the fixed cost per call shows.
+    for count in ("1863694", "625000", "16384"):
+        for gap in gaps:
+            # "huge": the buffer on transparent huge pages, as nntrain's Buffer and numpy's large
+            # arrays are (measured 2026-12-03: the same 123 ms at 1 Gbit/s as with 4 KiB pages).
+            # gap: back to back (0), and with a step's compute between the calls, as in training.
+            p = subprocess.run(c.mpirun() + [exe, count, str(a.raw_iters), "3", "huge", f"{gap:g}"], env=env, capture_output=True,
+                               text=True, timeout=a.timeout)
+            js = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+            if js:
+                out.append(dict(js[-1], event="raw-mpi"))
     procs = []
     for i in reversed(range(h.n)):
         e = peer_env()
         e.update(RANK=str(i), WORLD_SIZE=str(h.n), MASTER_ADDR=h.ip[0], MASTER_PORT=str(a.port + 2),
                  GLOO_SOCKET_IFNAME=h.dev[i])
         procs.append(subprocess.Popen(["ip", "netns", "exec", h.ns[i], sys.executable, os.path.join(BENCH, "netns_gloo.py"),
-                                       "--iters", str(a.raw_iters)], env=e, stdout=subprocess.PIPE,
+                                       "--iters", str(a.raw_iters), "--gap-ms", f"{a.raw_gap_ms:g}"], env=e, stdout=subprocess.PIPE,
                                       stderr=subprocess.DEVNULL, text=True))
     text = ""
     for pr in procs:
@@ -380,12 +386,17 @@ def report(h, rates, conts, links, a, tc_cmds, raws):
                 f"Link probe (ring, TCP, median of {len(lk)}): {bw:.3f} Gbit/s per link and direction, 1-byte round trip {rtt:.0f} µs. "
                 f"Shaping (the first two link ends; all alike): `{' ; '.join(' '.join(c) for c in tc_cmds.get(rate, [])) or 'none'}`."]
         rw = raws.get(rate, [])
-        mpi = [r["median_seconds"] for r in rw if r["event"] == "raw-mpi" and r["count"] == 1863694]
+        mpi = [r["median_seconds"] for r in rw if r["event"] == "raw-mpi" and r["count"] == 1863694 and not r.get("gap_ms")]
+        mpi_gap = [r["median_seconds"] for r in rw if r["event"] == "raw-mpi" and r["count"] == 1863694 and r.get("gap_ms")]
         gl = [r for r in rw if r["event"] == "raw-gloo"]
         if mpi or gl:
             out[-1] += (f" Raw collectives of the 7.45 MB gradient (medians over probes): MPI_Allreduce {median(mpi) * 1e3:.1f} ms"
-                        f", gloo all_reduce fp32 {median([g['fp32_median_seconds'] for g in gl]) * 1e3:.1f} ms"
-                        f", bf16 {median([g['bf16_median_seconds'] for g in gl]) * 1e3:.1f} ms.")
+                        + (f" back to back, {median(mpi_gap) * 1e3:.1f} ms with {a.raw_gap_ms:g} ms of compute between calls" if mpi_gap else "")
+                        + f", gloo all_reduce fp32 {median([g['fp32_median_seconds'] for g in gl]) * 1e3:.1f} ms"
+                        f", bf16 {median([g['bf16_median_seconds'] for g in gl]) * 1e3:.1f} ms"
+                        + (f" (with the gap: {median([g['fp32_gap_median_seconds'] for g in gl]) * 1e3:.1f} and "
+                           f"{median([g['bf16_gap_median_seconds'] for g in gl]) * 1e3:.1f} ms)" if gl and all("fp32_gap_median_seconds" in g for g in gl) else "")
+                        + ".")
         out += ["",
                 "| contender | samples/s (median) | per run | × DDP | step ms | compute ms/step | comm ms/step | exchange |",
                 "|---|---:|---|---:|---:|---:|---:|---|"]
@@ -422,6 +433,8 @@ def main():
     ap.add_argument("--port", type=int, default=29600 + os.getpid() % 200 * 2)
     ap.add_argument("--timeout", type=int, default=600, help="seconds per run")
     ap.add_argument("--raw-iters", type=int, default=10, help="calls per raw collective probe (0: no raw probes)")
+    ap.add_argument("--raw-gap-ms", type=float, default=20.0,
+                    help="the MPI probe again with this much compute between calls, as a step's (0: back to back only)")
     ap.add_argument("--out", default=os.path.join(ROOT, "out", "netns"))
     a = ap.parse_args()
     if os.geteuid() != 0:
