@@ -216,7 +216,7 @@ done
 # --- 6b'. the factor allgathers in flight during backward (MPI_Iallgather, tested between GEMM
 # blocks; --factor-overlap on) give one allgather after backward's result (off) within float
 # rounding: the same sums in the same order, but the GEMMs cut into blocks, which some
-# OpenBLAS kernels round differently (Zen: 2-4% of the elements in the last bit; SkylakeX: none).
+# OpenBLAS kernels round differently (Zen: 2-11% of a GEMM's elements, in the last bit; SkylakeX: none seen).
 for o in on off; do
     timeout 180 ip netns exec "$nsA" mpirun -np 2 --host "$ipA:1,$ipB:1" "${mca[@]}" "$bin" "${fargs[@]}" --exchange factors \
         --factor-overlap $o --metrics "$work/o$o.jsonl" > "$work/o$o.log" 2>&1 || sed 's/^/  /' "$work/o$o.log"
