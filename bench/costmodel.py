@@ -471,7 +471,8 @@ def raw_link(raws, hosts, rate, kind, alpha, gapped=True):
 def nntrain_strategy(spec, exchange):
     """The model strategy of an nntrain run: from the exchange its metrics report ("allreduce",
     "factors NxL (allgather k/L layers)") and its --compress flag."""
-    flags = spec.split("+", 1)[1].split(",") if "+" in spec else []
+    _, sep, rest = spec.partition("+--")   # as netns.py's split_flags: a path may hold a "+"
+    flags = ("--" + rest).split(",") if sep else []
     comp = flags[flags.index("--compress") + 1] if "--compress" in flags[:-1] else ""
     if comp.startswith("powersgd:"):
         return comp

@@ -17,7 +17,7 @@ and everything is removed on every exit (normal end, exception, SIGINT, SIGTERM,
 
 Contenders (--contenders, space-separated; new strategies need no change here):
   nntrain              nntrain with its defaults (NN=path overrides .build/release/nntrain)
-  nntrain+F1,F2,...    nntrain with extra flags, commas for spaces: nntrain+--exchange,allreduce
+  nntrain+--F1,F2,...  nntrain with extra flags, commas for spaces: nntrain+--exchange,allreduce
   nntrain@PATH[+F,...] another nntrain binary (a build before a change), interleaved with the rest
   ddp | ddp+bf16 | ddp+fp16   PyTorch DDP over gloo (default buckets), optionally with its
                        bf16_compress_hook / fp16_compress_hook; GLOO_SOCKET_IFNAME per namespace
@@ -192,14 +192,21 @@ def peer_env():
     return env
 
 
+def split_flags(spec):
+    """'nntrain[@PATH][+--FLAG,VALUE,...]' -> (head, [flags]): the flags start at the first "+--",
+    so a PATH may hold a "+" (a mirror's owner+name folder)."""
+    head, sep, rest = spec.partition("+--")
+    return head, ("--" + rest).split(",") if sep else []
+
+
 class Contender:
     def __init__(self, spec, hosts, a):
         self.spec, self.h, self.a = spec, hosts, a
         self.runs = []
         self.batch = PER_RANK * hosts.n
         if spec == "nntrain" or spec.startswith("nntrain+") or spec.startswith("nntrain@"):
-            head, _, flags = spec.partition("+")
-            self.kind, self.flags = "nntrain", flags.split(",") if flags else []
+            head, flags = split_flags(spec)
+            self.kind, self.flags = "nntrain", flags
             self.binary = head[len("nntrain@"):] if head.startswith("nntrain@") else NN
             if not os.access(self.binary, os.X_OK):
                 raise SystemExit(f"netns: {self.binary} (contender '{spec}') is not an executable")
