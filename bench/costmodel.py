@@ -332,7 +332,8 @@ def measure(a):
     # 3 repetitions swung from -2 to +6 ms at 2 workers and to +19 ms at 4, where 4 threads on
     # 2 cores wait for each other in the in-process collectives: not a measurement.)
     extras = {"powersgd:4": (["--compress", "powersgd:4"], ["--exchange", "allreduce", "--bucket-mb", "0"])}
-    names = [] if a.extras_only else ["nntrain", "torch", "numpy", "ddp", "ddp-bf16"]
+    peers = ["nntrain", "torch", "numpy", "ddp", "ddp-bf16"]
+    names = [] if a.extras_only else peers
     levels = [1] + [c for c in a.shared if c > 1]
     runs = {c: {k: [] for k in names} for c in levels}
     extra = {c: {k: [] for k in extras} for c in levels if c > 1}
@@ -374,7 +375,6 @@ def measure(a):
         before = json.load(open(a.extras_only))
         alone, shared = before["step_seconds"], before["step_seconds_shared"]
         runs = {int(c): r for c, r in before["runs"].items()}
-        names = list(alone)
     else:
         alone = {k: median(v) for k, v in runs[1].items()}
         shared = {str(c): {k: median(v) for k, v in runs[c].items()} for c in levels if c > 1}
@@ -388,8 +388,7 @@ def measure(a):
            "extra_seconds": extra_seconds,
            "runs": {str(c): r for c, r in runs.items()},
            "extra_compute_runs": {str(c): r for c, r in extra.items()},
-           "commands": dict({k: " ".join(argv(k, 0)[0]).replace(f"{METRICS}.0", "$TMP/metrics.jsonl") for k in names if k in
-                             ("nntrain", "torch", "numpy", "ddp", "ddp-bf16")},
+           "commands": dict({k: " ".join(argv(k, 0)[0]).replace(f"{METRICS}.0", "$TMP/metrics.jsonl") for k in peers},
                             **{f"{k} (C workers)": v for k, v in extra_cmds.items()}),
            "load_average": os.getloadavg()[0], "stamp": time.strftime("%Y%m%dT%H%MZ", time.gmtime())}
     if a.extras_only:
