@@ -21,7 +21,7 @@ The model (per step, per rank, b = 128 samples per rank, N ranks = nodes, one pe
              averaging, the bf16 hook's casts: no network), PowerSGD nntrain's step plus its
              compression passes (timed with C in-process workers against the same workers'
              plain allreduce, `measure`), the others their implementation's plain step.
-  messages   o per collective (a transport's fixed cost, fitted to MPI's two probe sizes), α per message (the link probe's 1-byte round trip ÷ 2) and bytes ÷ β, β the
+  messages   o per collective (a transport's fixed cost: MPI's from its 16 Ki-float probe, gloo's from its two sizes), α per message (the link probe's 1-byte round trip ÷ 2) and bytes ÷ β, β the
              bandwidth one link carries per direction. The raw collective probes that give o and
              β at a measured point call the collective with a step's compute between the calls
              (bench/netns.py --raw-gap-ms, default 20 ms), as training does; back to back, a call

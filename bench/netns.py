@@ -441,7 +441,7 @@ def main():
     ap.add_argument("--timeout", type=int, default=600, help="seconds per run")
     ap.add_argument("--raw-iters", type=int, default=10, help="calls per raw collective probe (0: no raw probes)")
     ap.add_argument("--raw-gap-ms", type=float, default=20.0,
-                    help="the MPI probe again with this much compute between calls, as a step's (0: back to back only)")
+                    help="the raw MPI and gloo probes again with this much compute between calls, as a step's (0: back to back only)")
     ap.add_argument("--out", default=os.path.join(ROOT, "out", "netns"))
     a = ap.parse_args()
     if os.geteuid() != 0:
