@@ -55,7 +55,7 @@ grid: {np: [1, 2]}
 launcher: workers
 YAML
 if launch/sweep "$OUT/spec.yaml" --out "$OUT/sweep" --nntrain "$NNTRAIN" --no-plot >/dev/null && check "$OUT/sweep" \
-   && launch/sweep "$OUT/spec.yaml" --out "$OUT/sweep" --nntrain "$NNTRAIN" --no-plot | grep -q "done already, skipped"; then :
+   && launch/sweep "$OUT/spec.yaml" --out "$OUT/sweep" --nntrain "$NNTRAIN" --no-plot | grep "done already, skipped" >/dev/null; then :
 else echo "FAIL: sweep"; fail=1; fi
 [ $fail = 0 ] && echo "all experiment checks passed" || echo "SOME EXPERIMENT CHECKS FAILED"
 exit $fail
