@@ -27,6 +27,9 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
 
+        // Loops built for the CPU's vector width (AVX2 when it has it), where BLAS has no fast
+        // routine; optimized in debug builds too, so that the tests run the vectorized bodies.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
         // Tensors, BLAS-backed products, seeded RNG.
         .target(name: "NNCore", dependencies: ["CBLAS"], swiftSettings: optimized),
         // Layers, losses, model, optimizers, schedules, gradient check, checkpoints.
@@ -42,7 +45,7 @@ let package = Package(
         // Trainer loop, run layer (launcher, checkpointer, preemption, reporters), metrics.
         // Its launcher is the only importer of MPICollectives.
         .target(name: "Training", dependencies: [
-            "NNCore", "NeuralNet", "NNData", "Collectives", "MPICollectives",
+            "NNCore", "NeuralNet", "NNData", "Collectives", "MPICollectives", "CKernels",
         ], swiftSettings: optimized),
         // The lecture's experiments and the perceptron run: clients of Training's public API.
         .target(name: "Experiments", dependencies: [
@@ -69,7 +72,7 @@ let package = Package(
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
         .testTarget(name: "NNDataTests", dependencies: ["NNData", "CZlib"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "CKernels"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Training", "NNData"]),
         .testTarget(name: "EndToEndTests", dependencies: ["NNTrainCLI"]),
     ],

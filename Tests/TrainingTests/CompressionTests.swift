@@ -6,6 +6,8 @@ import Testing
 import Collectives
 import NNCore
 import NNData
+import NeuralNet
+import CKernels
 
 @Suite(.serialized) struct CompressionTests {
     @Test func bf16RoundsToNearestEven() {
@@ -82,31 +84,155 @@ import NNData
         }
     }
 
-    @Test func powerSGDsBlockedPassesComputeTheFormulas() {
-        // 150 rows (two full blocks of 64 and one of 22) × 37 columns, rank 3, 2 ranks: the
-        // blocked passes against the formulas summed in Double, element by element.
+    @Test func powerSGDsPassesComputeTheFormulas() {
+        // 150 rows × 37 columns (not a multiple of any vector width), rank 3, 2 ranks: the
+        // passes against the formulas summed in Double, element by element.
         let rows = 150, cols = 37, R = 3
         var rng = RNG(seed: 11, stream: 1)
         func draw(_ n: Int) -> [Float] { (0..<n).map { _ in Float(rng.normal()) } }
-        let g0 = draw(rows * cols), e0 = draw(rows * cols), q = draw(cols * R), pHat = draw(rows * R)
-        var e = e0, p = [Float](repeating: .nan, count: rows * R)
-        PowerSGDExchange.accumulateAndProject(error: &e, gradient: g0, q: q, p: &p, rows: rows, cols: cols, rank: R)
-        for i in 0..<rows {
-            for j in 0..<cols { #expect(e[i * cols + j] == e0[i * cols + j] + g0[i * cols + j]) }
-            for r in 0..<R {
-                var want = 0.0
-                for j in 0..<cols { want += Double(e0[i * cols + j] + g0[i * cols + j]) * Double(q[j * R + r]) }
-                #expect(abs(Double(p[i * R + r]) - want) <= 1e-4 * max(1, abs(want)), "p[\(i), \(r)]")
+        let g0 = draw(rows * cols), e0 = draw(rows * cols), qT = draw(R * cols), pHat = draw(rows * R)
+        func checkP(_ p: [Float], _ e: [Float]) {
+            for i in 0..<rows {
+                for r in 0..<R {
+                    var want = 0.0
+                    for j in 0..<cols { want += Double(e[i * cols + j]) * Double(qT[r * cols + j]) }
+                    #expect(abs(Double(p[i * R + r]) - want) <= 1e-4 * max(1, abs(want)), "p[\(i), \(r)]")
+                }
             }
         }
-        var g = [Float](repeating: .nan, count: rows * cols), e2 = e
-        PowerSGDExchange.expand(p: pHat, q: q, gradient: &g, error: &e2, rows: rows, cols: cols, rank: R, inverseRanks: 0.5)
+        // The first step: nothing owed, e = e + g exactly.
+        var e = e0, p = [Float](repeating: .nan, count: rows * R)
+        PowerSGDExchange.accumulateAndProject(error: &e, gradient: g0, owed: nil, q: qT, p: &p, rows: rows, cols: cols, rank: R, inverseRanks: 0.5)
+        #expect(e == zip(e0, g0).map { $0 + $1 })
+        checkP(p, e)
+        // Later steps: e held the last M; e = M − p̂Qᵀ ÷ 2 + g.
+        var e2 = e0, p2 = p
+        PowerSGDExchange.accumulateAndProject(error: &e2, gradient: g0, owed: pHat, q: qT, p: &p2, rows: rows, cols: cols, rank: R, inverseRanks: 0.5)
         for i in 0..<rows {
             for j in 0..<cols {
+                var m = 0.0
+                for r in 0..<R { m += Double(pHat[i * R + r]) * Double(qT[r * cols + j]) }
+                let want = Double(e0[i * cols + j]) - m / 2 + Double(g0[i * cols + j])
+                #expect(abs(Double(e2[i * cols + j]) - want) <= 1e-5 * max(1, abs(want)), "e[\(i), \(j)]")
+            }
+        }
+        checkP(p2, e2)
+        // Qᵀ = (Mᵀ P̂)ᵀ.
+        var q = [Float](repeating: .nan, count: R * cols)
+        PowerSGDExchange.projectTransposed(error: e2, pHat: pHat, q: &q, rows: rows, cols: cols, rank: R)
+        for r in 0..<R {
+            for j in 0..<cols {
                 var want = 0.0
-                for r in 0..<R { want += Double(pHat[i * R + r]) * Double(q[j * R + r]) }
-                #expect(abs(Double(g[i * cols + j]) - want) <= 1e-5 * max(1, abs(want)), "g[\(i), \(j)]")
-                #expect(e2[i * cols + j] == e[i * cols + j] - g[i * cols + j] * 0.5)
+                for i in 0..<rows { want += Double(e2[i * cols + j]) * Double(pHat[i * R + r]) }
+                #expect(abs(Double(q[r * cols + j]) - want) <= 1e-4 * max(1, abs(want)), "q[\(r), \(j)]")
+            }
+        }
+        // M̃ = P̂Qᵀ, each element ((p̂₀q₀ + p̂₁q₁) + p̂₂q₂) in Float without fused multiply-adds:
+        // these exact bits on every CPU.
+        var g = [Float](repeating: .nan, count: rows * cols)
+        #expect(PowerSGDExchange.expand(p: pHat, q: qT, gradient: &g, rows: rows, cols: cols, rank: R))
+        for i in 0..<rows {
+            for j in 0..<cols {
+                var want = pHat[i * R] * qT[j]
+                want = want + pHat[i * R + 1] * qT[cols + j]
+                want = want + pHat[i * R + 2] * qT[2 * cols + j]
+                #expect(g[i * cols + j] == want, "g[\(i), \(j)]")
+            }
+        }
+        // A non-finite factor anywhere makes some element of M̃ non-finite, and expand says so.
+        var qBad = qT
+        qBad[R * cols - 1] = .infinity
+        #expect(!PowerSGDExchange.expand(p: pHat, q: qBad, gradient: &g, rows: rows, cols: cols, rank: R))
+    }
+
+    @Test func powerSGDsPassesGiveTheSameResultAtEveryVectorWidth() {
+        // The C passes run an AVX2 body where the CPU has one and a baseline one elsewhere.
+        // Ranks on different CPUs must still apply the same M̃: expand's bits are the same in
+        // both; the other passes (each rank's own contribution to a sum) agree within rounding.
+        defer { nn_kernels_select(-1) }
+        for R in [1, 3, 4] {
+            let rows = 70, cols = 45
+            var rng = RNG(seed: 12, stream: UInt64(R))
+            func draw(_ n: Int) -> [Float] { (0..<n).map { _ in Float(rng.normal()) } }
+            let g0 = draw(rows * cols), e0 = draw(rows * cols), qT = draw(R * cols), pHat = draw(rows * R)
+            func run(_ which: Int32) -> (e: [Float], p: [Float], q: [Float], g: [Float]) {
+                nn_kernels_select(which)
+                var e = e0, p = [Float](repeating: 0, count: rows * R), q = [Float](repeating: 0, count: R * cols), g = [Float](repeating: 0, count: rows * cols)
+                PowerSGDExchange.accumulateAndProject(error: &e, gradient: g0, owed: pHat, q: qT, p: &p, rows: rows, cols: cols, rank: R, inverseRanks: 0.25)
+                PowerSGDExchange.projectTransposed(error: e, pHat: pHat, q: &q, rows: rows, cols: cols, rank: R)
+                _ = PowerSGDExchange.expand(p: pHat, q: qT, gradient: &g, rows: rows, cols: cols, rank: R)
+                return (e, p, q, g)
+            }
+            let base = run(0), wide = run(1)
+            #expect(base.g == wide.g, "R = \(R): M̃ differs between the baseline and AVX2 bodies")
+            #expect(relativeDifference(base.e, wide.e) <= 1e-6 && relativeDifference(base.p, wide.p) <= 1e-5
+                    && relativeDifference(base.q, wide.q) <= 1e-5, "R = \(R)")
+        }
+    }
+
+    @Test func powerSGDsStepsFollowThePapersFormulas() throws {
+        // Two ranks, the weight of a 40-24-3 MLP's first layer compressed at rank 2 (24 · 40 >
+        // 2 · 2 · 64; the 3 × 24 one is not), five steps of drawn gradients through
+        // PowerSGDExchange.reduce, against Vogels et al.'s algorithm 1 with error feedback in
+        // Double: Mᵢ = gᵢ + eᵢ, P = Σ MᵢQ, P̂ = GS(P), Q = Σ MᵢᵀP̂, M̃ = P̂Qᵀ, eᵢ = Mᵢ − M̃ ÷ N.
+        // The error feedback makes every step after the first depend on all before it.
+        let N = 2, R = 2, steps = 5
+        var config = TrainConfig()
+        config.seed = 5
+        func grads(rank: Int, step: Int, count: Int) -> [Float] {
+            var rng = RNG(seed: 100 + UInt64(step), stream: UInt64(rank))
+            return (0..<count).map { _ in Float(rng.normal()) }
+        }
+        let results = try runOnRanks(RunPlan(workers: N, blasThreads: 1, quiet: true)) { comm -> [[Float]] in
+            let model = try ModelSpec(parsing: "mlp:40-24-3").build(Float.self, inputShape: [40], outputs: 3, activation: .relu, gradientTail: Tail.size)
+            let ctx = ExchangeContext(config: config, comm: comm, model: model, optimizer: Optimizer<Float>(OptimizerConfig(), parameterCount: model.parameterCount),
+                                      globalBatch: 2, microBatch: 1, syncBeforeAllreduce: false)
+            let x = PowerSGDExchange(ctx, rank: R)
+            #expect(x.label == "allreduce (powersgd:2 on 1 matrices)")
+            var out: [[Float]] = []
+            var clock = StepClock()
+            for s in 0..<steps {
+                let P = model.parameterCount, g = model.gradients.pointer
+                for (i, v) in grads(rank: comm.rank, step: s, count: P).enumerated() { g[i] = v }
+                let local = LocalTail(lossSum: 1, count: 1, stop: false)
+                FastSum.write(local, into: g + P)
+                let r = try x.reduce(local, l2: 0, clock: &clock)
+                #expect(r.finite && r.count == N)
+                out.append(Array(UnsafeBufferPointer(start: g, count: P)))
+            }
+            return out
+        }
+        // The reference. W₀ is [24, 40] at offset 0; Q starts as the exchange's draw.
+        let rows = 24, cols = 40
+        var rng = RNG(seed: 5, stream: 0x5057_5347)
+        var q = (0..<(R * cols)).map { _ in rng.normal() }   // Qᵀ [R, cols], as the exchange draws it
+        var e = [[Double]](repeating: [Double](repeating: 0, count: rows * cols), count: N)
+        let P = results[0].count
+        for s in 0..<steps {
+            let g = (0..<N).map { grads(rank: $0, step: s, count: P).map(Double.init) }
+            let m = (0..<N).map { i in (0..<(rows * cols)).map { g[i][$0] + e[i][$0] } }
+            var p = [Double](repeating: 0, count: rows * R)
+            for i in 0..<N { for a in 0..<rows { for r in 0..<R { for b in 0..<cols { p[a * R + r] += m[i][a * cols + b] * q[r * cols + b] } } } }
+            for j in 0..<R {
+                for k in 0..<j {
+                    let dot = (0..<rows).reduce(0.0) { $0 + p[$1 * R + j] * p[$1 * R + k] }
+                    for a in 0..<rows { p[a * R + j] -= dot * p[a * R + k] }
+                }
+                let norm = (0..<rows).reduce(0.0) { $0 + p[$1 * R + j] * p[$1 * R + j] }.squareRoot()
+                for a in 0..<rows { p[a * R + j] /= norm }
+            }
+            q = [Double](repeating: 0, count: R * cols)
+            for i in 0..<N { for b in 0..<cols { for r in 0..<R { for a in 0..<rows { q[r * cols + b] += m[i][a * cols + b] * p[a * R + r] } } } }
+            var mt = [Double](repeating: 0, count: rows * cols)
+            for a in 0..<rows { for b in 0..<cols { for r in 0..<R { mt[a * cols + b] += p[a * R + r] * q[r * cols + b] } } }
+            for i in 0..<N { for k in 0..<(rows * cols) { e[i][k] = m[i][k] - mt[k] / Double(N) } }
+            // Rank 0's applied gradient: M̃ for W₀, the plain sum for everything else.
+            let got = results[s].map(Double.init)
+            let diff = (0..<(rows * cols)).reduce(0.0) { $0 + (got[$1] - mt[$1]) * (got[$1] - mt[$1]) }.squareRoot()
+            let size = mt.reduce(0.0) { $0 + $1 * $1 }.squareRoot()
+            #expect(diff <= 1e-4 * size, "step \(s): |M̃ − reference| = \(diff), |reference| = \(size)")
+            for k in (rows * cols)..<P {
+                #expect(abs(got[k] - (g[0][k] + g[1][k])) <= 1e-5 * max(1, abs(g[0][k] + g[1][k])), "step \(s): dense element \(k)")
             }
         }
     }
