@@ -326,7 +326,7 @@ def measure(a):
     # Compute an exchange adds that no lone process shows, timed with C in-process workers (C
     # ranks sharing the cores, no network) against a baseline of the same workers, name ->
     # (flags, baseline flags). PowerSGD's passes (M = g + e, P = MQ, orthogonalization,
-    # M̃ = P̂Qᵀ, e −= M̃/N) exist only with 2 or more ranks: against the plain allreduce, added to
+    # M̃ = P̂Qᵀ, and the error update) exist only with 2 or more ranks: against the plain allreduce, added to
     # the plain copies' figure of C (and, for one rank alone, at the smallest C). (Tried and
     # left out: the factor overlap's GEMMs cut into blocks, --factor-overlap on against off;
     # 3 repetitions swung from -2 to +6 ms at 2 workers and to +19 ms at 4, where 4 threads on
