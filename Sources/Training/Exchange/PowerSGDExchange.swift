@@ -31,10 +31,8 @@ final class PowerSGDExchange: ExchangeStrategy {
         /// Offsets of this matrix's P [rows, R] in the reduced buffer and its Qᵀ [R, cols] in `q`.
         let p: Int, q: Int
         /// M of the last step (this rank's gradient plus its error feedback), [rows, cols]; its
-        /// eᵢ is M − P̂Qᵀ ÷ N with the P̂ in `pHat` and the Q in `q`.
+        /// eᵢ is M − P̂Qᵀ ÷ N with the P̂ in `pHat` (at offset `p`) and the Q in `q`.
         let error: Buffer<Float>
-        /// Offset of the last step's P̂ [rows, R] in `pHat`.
-        let pHat: Int
     }
     let comm: Communicator
     let model: Sequential<Float>
@@ -47,7 +45,8 @@ final class PowerSGDExchange: ExchangeStrategy {
     let denseOffset: Int
     /// Every Q (as Qᵀ, [R, cols]: each of its columns contiguous), reduced in the second allreduce.
     let q: Buffer<Float>
-    /// Every matrix's P̂ of the last step, for the error feedback still owed (see the header).
+    /// Every matrix's P̂ of the last step (the P part of `first`, copied), for the error
+    /// feedback still owed (see the header).
     let pHat: Buffer<Float>
     /// Whether `pHat` and `q` hold a step's P̂ and Q whose M̃ ÷ N the error buffers still hold.
     var owed = false
@@ -66,7 +65,7 @@ final class PowerSGDExchange: ExchangeStrategy {
             let o = model.offsets[k], rows = lin.outFeatures, cols = lin.inFeatures
             guard PowerSGDExchange.compresses(rows: rows, cols: cols, rank: R) else { continue }
             if o > covered { dense.append(covered..<o) }
-            matrices.append(Matrix(offset: o, rows: rows, cols: cols, p: p, q: qCount, error: Buffer(count: rows * cols), pHat: p))
+            matrices.append(Matrix(offset: o, rows: rows, cols: cols, p: p, q: qCount, error: Buffer(count: rows * cols)))
             p += rows * R; qCount += cols * R
             covered = o + rows * cols
         }
@@ -94,7 +93,7 @@ final class PowerSGDExchange: ExchangeStrategy {
         let inv = 1 / Float(comm.size)
         // M = gradient + error (the last step's M − P̂Qᵀ ÷ N); P = M Q.
         for m in matrices {
-            PowerSGDExchange.accumulateAndProject(error: m.error.pointer, gradient: g + m.offset, owed: owed ? pHat.pointer + m.pHat : nil,
+            PowerSGDExchange.accumulateAndProject(error: m.error.pointer, gradient: g + m.offset, owed: owed ? pHat.pointer + m.p : nil,
                                                   q: q.pointer + m.q, p: f + m.p, rows: m.rows, cols: m.cols, rank: R,
                                                   inverseRanks: inv)
         }
@@ -111,12 +110,12 @@ final class PowerSGDExchange: ExchangeStrategy {
         clock.charge(.compute)
         if !matrices.isEmpty { try comm.allReduceSum(q.buffer) }
         clock.charge(.comm)
-        // M̃ = P̂ Qᵀ into the gradient, checked while in cache; P̂ kept for eᵢ = M − M̃ ÷ N.
+        // M̃ = P̂ Qᵀ into the gradient, checked as it is written; every P̂ kept for eᵢ = M − M̃ ÷ N.
         var finite = true
         for m in matrices {
             finite = PowerSGDExchange.expand(p: f + m.p, q: q.pointer + m.q, gradient: g + m.offset, rows: m.rows, cols: m.cols, rank: R) && finite
-            (pHat.pointer + m.pHat).update(from: f + m.p, count: m.rows * R)
         }
+        pHat.pointer.update(from: f, count: denseOffset)
         owed = !matrices.isEmpty
         d = denseOffset
         for r in dense {
