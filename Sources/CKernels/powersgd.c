@@ -113,19 +113,17 @@ static NN_AVX2 bool expand_avx2(const float *phat, const float *qt, float *g, lo
     return expand(phat, qt, g, rows, cols, R);
 }
 static _Atomic int chosen = -1;   // -1: not yet known; ranks in threads may ask at once and store the same value
+static int cpu_has_avx2(void) { __builtin_cpu_init(); return __builtin_cpu_supports("avx2") ? 1 : 0; }
 static bool has_avx2(void) {
     int k = atomic_load_explicit(&chosen, memory_order_relaxed);
     if (k < 0) {
-        __builtin_cpu_init();
-        k = __builtin_cpu_supports("avx2") ? 1 : 0;
+        k = cpu_has_avx2();
         atomic_store_explicit(&chosen, k, memory_order_relaxed);
     }
     return k == 1;
 }
 void nn_kernels_select(int which) {
-    __builtin_cpu_init();
-    int k = which < 0 ? -1 : (which == 1 && __builtin_cpu_supports("avx2") ? 1 : 0);
-    atomic_store_explicit(&chosen, k, memory_order_relaxed);
+    atomic_store_explicit(&chosen, which < 0 ? -1 : (which == 1 ? cpu_has_avx2() : 0), memory_order_relaxed);
 }
 #else
 static bool has_avx2(void) { return false; }

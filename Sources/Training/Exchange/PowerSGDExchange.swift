@@ -124,10 +124,10 @@ final class PowerSGDExchange: ExchangeStrategy {
             d += r.count
         }
         let (lossSum, count, stop) = FastSum().tail { f[d + $0] }
-        // With λ > 0, 2λθ is added over the whole model and checked there (as Reduced.wholeModel).
-        let sq = l2 > 0 ? addL2Gradient(g, model.parameters.pointer, l2: l2, 0..<P) : 0
-        if l2 > 0 { finite = allFinite(g, count: P) }
+        // With λ > 0, 2λθ is added over the whole model, which is then checked whole.
+        let r = l2 > 0 ? Reduced.wholeModel(model, lossSum: lossSum, count: count, stop: stop, l2: l2)
+                       : Reduced(lossSum: lossSum, count: count, stop: stop, finite: finite, sumSquares: 0)
         clock.charge(.compute)
-        return Reduced(lossSum: lossSum, count: count, stop: stop, finite: finite, sumSquares: Double(sq))
+        return r
     }
 }
