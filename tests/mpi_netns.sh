@@ -21,7 +21,8 @@
 #   6b. 2 ranks, 1 per host (no shared memory): on a link shaped to 1 Gbit/s (tc tbf) the default
 #      exchange allgathers batch factors across the hosts ("factors 2x1 (allgather …)") and
 #      matches one process; so does
-#      --exchange factors with --compress bf16 within bf16's rounding; the allgathers in flight
+#      --exchange factors with --compress bf16 within bf16's rounding, and with --factor-form rows
+#      (each rank forms its rows of dW, the rows are allgathered) within float rounding; the allgathers in flight
 #      during backward (--factor-overlap on) give one after it (off) within float rounding;
 #   6c. 2 ranks, 1 per host, --exchange allreduce: the gradient in 2 buckets allreduced during
 #      backward gives the bits of one allreduce after it (--bucket-mb 0);
@@ -204,9 +205,11 @@ done
 # or slower GEMMs may rightly choose the allreduce. The default variant therefore runs on a link
 # shaped like a real one between hosts (tc tbf 1gbit on both ends, removed after it), where
 # the factors win by 20x and the choice cannot depend on the machine.
+exchange() { grep '"event":"done"' "$1" 2>/dev/null | grep -o '"exchange":"[^"]*"' | cut -d'"' -f4; }   # the label has a comma
 shape() { ip netns exec "$1" tc qdisc replace dev "$2" root tbf rate 1gbit burst 256kb latency 50ms; }
 unshape() { ip netns exec "$nsA" tc qdisc del dev "$vA" root 2>/dev/null; ip netns exec "$nsB" tc qdisc del dev "$vB" root 2>/dev/null; true; }
-for variant in "factors 2x1 (allgather:1e-5:" "factors 2x1 bf16 (allgather 3/3 layers):2e-2:--exchange factors --compress bf16 --factor-overlap off"; do
+for variant in "factors 2x1 (allgather:1e-5:" "factors 2x1 bf16 (allgather 3/3 layers):2e-2:--exchange factors --compress bf16 --factor-overlap off" \
+               "factors 2x1 (allgather 3/3 layers, 3 by rows, overlapped):1e-5:--exchange factors --factor-form rows --factor-overlap on"; do
     want="${variant%%:*}"; rest="${variant#*:}"; tol="${rest%%:*}"; extra="${rest#*:}"
     link=""
     if [[ -z "$extra" ]]; then
@@ -216,7 +219,7 @@ for variant in "factors 2x1 (allgather:1e-5:" "factors 2x1 bf16 (allgather 3/3 l
     out="$(timeout 180 ip netns exec "$nsA" mpirun -np 2 --host "$ipA:1,$ipB:1" "${mca[@]}" "$bin" "${fargs[@]}" $extra --metrics "$work/h.jsonl" 2>&1)"; rc=$?
     [[ -n "$out" ]] && echo "$out" | grep -v "^\s*$" | sed 's/^/  /'
     unshape
-    ex="$(field "$work/h.jsonl" exchange)"
+    ex="$(exchange "$work/h.jsonl")"
     agree="$(python3 -c "import sys; a, b, t = map(float, sys.argv[1:]); print('yes' if abs(a - b) <= t * abs(b) else 'no')" \
              "$(field "$work/h.jsonl" test_loss)" "$(field "$work/h1.jsonl" test_loss)" "$tol" 2>/dev/null)"
     if [[ $rc == 0 && "$ex" == "$want"* && "$agree" == yes ]]; then
@@ -253,7 +256,6 @@ for cap in 1 0; do
     [[ -n "$out" ]] && echo "$out" | grep -v "^\s*$" | sed 's/^/  /'
     [[ $rc == 0 ]] || bad "--exchange allreduce --bucket-mb $cap across hosts: exit $rc"
 done
-exchange() { grep '"event":"done"' "$1" 2>/dev/null | grep -o '"exchange":"[^"]*"' | cut -d'"' -f4; }   # the label has a comma
 ex1="$(exchange "$work/b1.jsonl")"; ex0="$(exchange "$work/b0.jsonl")"
 sb1="$(sha "$work/b1.jsonl")"; sb0="$(sha "$work/b0.jsonl")"
 if [[ "$ex1" == "allreduce (2 buckets, overlapped with backward)" && "$ex0" == "allreduce" && -n "$sb0" && "$sb1" == "$sb0" ]]; then

@@ -77,6 +77,8 @@ extension TrainConfig {
                check: SettingCheck("must be ≥ 0 MiB (0: one allreduce after backward)") { $0 >= 0 }),
         .value(\.factorOverlap, "factor-overlap", .choice, valueName: "mode",
                help: "The cross-node factor exchange (--exchange factors, or shared with one rank per node): on sends each layer's factors during backward (MPI_Iallgather, tested between GEMM blocks), off sends them in one allgather after it, auto turns it on when the link probe at start puts the factors' transfer above 5 ms a step"),
+        .value(\.factorForm, "factor-form", .choice, valueName: "mode",
+               help: "The cross-node factor exchange: whole (every rank forms a factor layer's whole weight gradient over the global batch: fewest bytes, N times the GEMM work), rows (each rank forms its rows of it, then the ranks allgather the rows: no extra GEMM work, more bytes; not with --compress) or auto (per layer, the cheaper by the start-up cost model)"),
         .value(\.shards, "shards", .int, valueName: "n", help: "Logical shards per global batch in exact mode", check: .atLeast(1)),
         .value(\.schedule, "schedule", .choice, valueName: "name", help: "Learning-rate schedule"),
         .value(\.milestones, "milestones", .intList, valueName: "list", help: "Epochs at which step decay multiplies lr by gamma, e.g. 5,8"),

@@ -26,6 +26,18 @@ public enum FactorOverlap: String, Sendable, Codable, CaseIterable {
     case off
 }
 
+/// `--factor-form`: how the cross-node factor exchange forms a factor layer's weight gradient
+/// over the global batch once the ranks' factors are gathered.
+public enum FactorForm: String, Sendable, Codable, CaseIterable {
+    /// Per layer, whichever of `whole`, `rows` (and the gradient allreduce) the start-up cost model finds cheaper.
+    case auto
+    /// Every rank forms all of dW: the fewest bytes, N times one rank's dW GEMMs.
+    case whole
+    /// Each rank forms its ⌈out ÷ N⌉ rows of dW over the global batch (one rank's GEMM work),
+    /// and the ranks allgather the rows: a reduce-scatter by factors, then an allgather.
+    case rows
+}
+
 /// How a step moves gradients between ranks (fast mode: Float gradients; exact mode: its Int64 sums).
 public enum GradientExchange: String, Sendable, Codable, CaseIterable {
     /// Ranks on one node share memory and update their share of the one shared copy of the
@@ -151,6 +163,8 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var bucketMiB = 1.0
     /// Whether the cross-node factor exchange sends its allgathers during backward (`FactorOverlap`).
     public var factorOverlap = FactorOverlap.auto
+    /// How the cross-node factor exchange forms a factor layer's dW (`FactorForm`).
+    public var factorForm = FactorForm.auto
     /// Logical shards per global batch in exact mode (independent of the number of ranks).
     public var shards = 4
     public var schedule = ScheduleKind.cosine
@@ -207,6 +221,9 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         }
         if compress != .none && reduction == .exact {
             throw UserError("--compress \(compress) rounds what the ranks send, and --reduction exact promises the same bits for any number of ranks: use one or the other (--compress none with exact)")
+        }
+        if compress != .none && factorForm == .rows {
+            throw UserError("--factor-form rows forms weight-gradient rows from Float factors and sends them as Floats, and --compress \(compress) rounds what the ranks send: use one or the other (--factor-form auto or whole with --compress)")
         }
         guard Activation(parsing: activation) != nil else {
             throw UserError("unknown activation '\(activation)'; use one of \(Activation.allNames)")

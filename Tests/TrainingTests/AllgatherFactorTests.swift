@@ -60,12 +60,15 @@ final class DeferredAllGather: NoSharedMemory {
         // on, one per step with off. On and off agree within float rounding, not to the bit: the
         // same sums in the same order, but `on` cuts the GEMMs into blocks between its polls,
         // and OpenBLAS's Zen kernels round a blocked GEMM differently in the last bit.
+        // With --factor-form rows each layer's rows go in one more allgather, started as soon
+        // as they are formed and waited for at the end of reduce.
         let data = try DataParallelTests.fashion.get()
         var off: [Float]? = nil
-        for (compress, n, overlap) in [(Compression.none, 2, FactorOverlap.on), (.none, 2, .off), (.none, 3, .on), (.bf16, 2, .on), (.bf16, 3, .on)] {
+        for (compress, n, overlap, form) in [(Compression.none, 2, FactorOverlap.on, FactorForm.whole), (.none, 2, .off, .whole), (.none, 3, .on, .whole),
+                                             (.bf16, 2, .on, .whole), (.bf16, 3, .on, .whole), (.none, 2, .on, .rows), (.none, 3, .off, .rows)] {
             do {
                 var c = DataParallelTests.factorConfig(); c.exchange = .factors; c.compress = compress; c.momentum = 0.9
-                c.factorOverlap = overlap
+                c.factorOverlap = overlap; c.factorForm = form
                 let (p0, _) = try runOnRanks(RunPlan(workers: n, blasThreads: 1, quiet: true)) { comm in
                     let t = try Trainer(config: c, data: data, comm: NoSharedMemory(comm))
                     _ = try t.run()
@@ -77,9 +80,9 @@ final class DeferredAllGather: NoSharedMemory {
                     let done = try t.run()
                     return (t.model.parameters.array, (d.started, d.waited, done.steps))
                 }
-                #expect(p1 == p0, "\(compress) \(n) ranks \(overlap): parameters differ")
-                #expect(counts.0 == (overlap == .on ? 3 : 1) * counts.2 && counts.1 == counts.0, "\(counts)")
-                if compress == .none && n == 2 {
+                #expect(p1 == p0, "\(compress) \(n) ranks \(overlap) \(form): parameters differ")
+                #expect(counts.0 == ((overlap == .on ? 3 : 1) + (form == .rows ? 3 : 0)) * counts.2 && counts.1 == counts.0, "\(counts)")
+                if compress == .none && n == 2 && form == .whole {
                     if let off { #expect(relativeDifference(p1, off) <= 1e-5, "overlap on and off: relative difference \(relativeDifference(p1, off))") } else { off = p1 }
                 }
             }
@@ -97,7 +100,7 @@ final class DeferredAllGather: NoSharedMemory {
             let (ref, refDone, refState) = try trainWithState(c0, workers: 1, data: data)
             for n in [2, 3, 4] {
                 var c = c0
-                c.exchange = .factors
+                c.exchange = .factors; c.factorForm = .whole
                 // `auto` decides the overlap from a timed link probe (a slow TSan build can
                 // cross its 5 ms threshold): pin it, so the label below is the code's, not the clock's.
                 c.factorOverlap = .off
@@ -135,6 +138,7 @@ final class DeferredAllGather: NoSharedMemory {
         var params: [FactorOverlap: [Float]] = [:]
         for overlap in [FactorOverlap.on, .off] {
             var c = DataParallelTests.factorConfig(); c.model = "linear"; c.exchange = .factors; c.factorOverlap = overlap; c.steps = 10
+            c.factorForm = .whole
             let (p, r) = try runOnRanks(RunPlan(workers: 2, blasThreads: 1, quiet: true)) { comm in
                 let d = DeferredAllGather(comm)
                 let t = try Trainer(config: c, data: data, comm: d)
@@ -162,10 +166,55 @@ final class DeferredAllGather: NoSharedMemory {
         // more than the allreduce saves.
         let mlp = [(input: true, inFeatures: 784, outFeatures: 1024), (input: false, inFeatures: 1024, outFeatures: 1024),
                    (input: false, inFeatures: 1024, outFeatures: 10)]
-        #expect(AllgatherFactorExchange.choose(layers: mlp, ranks: 2, perRank: 128, bytesPerSecond: 1.25e8, flopsPerSecond: 75e9) == [true, true, false])
-        #expect(AllgatherFactorExchange.choose(layers: mlp, ranks: 2, perRank: 128, bytesPerSecond: 1.25e10, flopsPerSecond: 75e9) == [false, false, false])
+        func choose(_ bw: Double, ranks: Int = 2, _ form: FactorForm, force: Bool = false) -> [AllgatherFactorExchange.Way] {
+            AllgatherFactorExchange.choose(layers: mlp, ranks: ranks, perRank: 128, bytesPerSecond: bw, flopsPerSecond: 75e9, form: form, force: force)
+        }
+        #expect(choose(1.25e8, .whole) == [.whole, .whole, .gradient])
+        #expect(choose(1.25e10, .whole) == [.gradient, .gradient, .gradient])
         // 64 ranks at 1 Gbit/s: gathering 63 ranks' rows costs more than the ring allreduce.
-        #expect(AllgatherFactorExchange.choose(layers: mlp, ranks: 64, perRank: 128, bytesPerSecond: 1.25e8, flopsPerSecond: 75e9) == [false, false, false])
+        #expect(choose(1.25e8, ranks: 64, .whole) == [.gradient, .gradient, .gradient])
+        #expect(choose(1.25e8, ranks: 64, .auto) == [.gradient, .gradient, .gradient])
+        // Rows: the factors plus half the allreduce's bytes, no extra GEMMs. At 1 Gbit/s whole
+        // stays cheaper (layer 0: 4.2 + 2.7 ms against 4.2 + 12.9 ms); at 10 Gbit/s the wide
+        // layers go by rows (layer 1: 0.84 + 1.68 ms against 0.84 + 3.58 ms whole and 3.36 ms
+        // allreduced; layer 0: 0.42 + 1.29 against 2.57) and the 1024→10 layer by gradient
+        // (0.03 ms against 0.42 ms of factors).
+        #expect(choose(1.25e8, .auto) == [.whole, .whole, .gradient])
+        #expect(choose(1.25e9, .auto) == [.rows, .rows, .gradient])
+        #expect(choose(1.25e8, .rows) == [.rows, .rows, .gradient])
+        // `--exchange factors` (force): every layer by factors, the cheaper form.
+        #expect(choose(1.25e9, .auto, force: true) == [.rows, .rows, .rows])
+        #expect(choose(1.25e8, .auto, force: true) == [.whole, .whole, .whole])
+        #expect(choose(1.25e9, .whole, force: true) == [.whole, .whole, .whole])
+    }
+
+    @Test func rowsMatchOneProcessOnEveryRank() throws {
+        // --factor-form rows: each rank forms its rows of every layer's dW over the global
+        // batch and the ranks allgather them. For 2, 3 and 4 ranks (uneven rows: 256 ÷ 3, 10 ÷ 3
+        // and 10 ÷ 4; the uneven last batch of 40), overlapped and not, with momentum + L2: one
+        // process's parameters and momentum up to rounding, and every rank the same bits.
+        let data = try DataParallelTests.fashion.get()
+        var c0 = DataParallelTests.factorConfig(); c0.momentum = 0.9; c0.l2 = 1e-4; c0.steps = 40
+        let (ref, refDone, refState) = try trainWithState(c0, workers: 1, data: data)
+        for n in [2, 3, 4] {
+            for overlap in [FactorOverlap.off, .on] {
+                var c = c0; c.exchange = .factors; c.factorForm = .rows; c.factorOverlap = overlap
+                let (p, r) = try runOnRanks(RunPlan(workers: n, blasThreads: 1, quiet: true)) { comm in
+                    let t = try Trainer(config: c, data: data, comm: NoSharedMemory(comm))
+                    let done = try t.run()
+                    let params = t.model.parameters.array
+                    var h = Hasher(); params.withUnsafeBytes { h.combine(bytes: $0) }
+                    let hashes = try comm.allGather(UInt64(bitPattern: Int64(h.finalize())))
+                    return (params, (done, t.optimizer.state.map(\.array), Set(hashes).count))
+                }
+                let (done, state, distinct) = r
+                #expect(done.exchange == "factors \(n)x1 (allgather 3/3 layers, 3 by rows\(overlap == .on ? ", overlapped" : ""))")
+                #expect(distinct == 1, "\(n) ranks \(overlap): the ranks' parameters differ")
+                #expect(relativeDifference(p, ref) <= 1e-5, "\(n) ranks \(overlap): relative difference \(relativeDifference(p, ref))")
+                for (s, rs) in zip(state, refState) { #expect(relativeDifference(s, rs) <= 1e-4) }
+                #expect(abs(done.train_loss! - refDone.train_loss!) <= 1e-5 * abs(refDone.train_loss!))
+            }
+        }
     }
 
     @Test func divergenceUnderFactorsStopsEveryRank() throws {

@@ -258,6 +258,19 @@ import CKernels
         #expect(c.compress == .powerSGD(rank: 8))
     }
 
+    @Test func factorRowsRefuseCompression() throws {
+        var c = TrainConfig()
+        c.factorForm = .rows
+        try c.validate()
+        c.compress = .fp16
+        #expect { try c.validate() } throws: { e in
+            let m = (e as? UserError)?.message ?? ""
+            return m.contains("--compress fp16") && m.contains("--factor-form rows")
+        }
+        c.factorForm = .whole
+        try c.validate()
+    }
+
     @Test func exactModeRefusesCompression() {
         var c = TrainConfig()
         c.reduction = .exact

@@ -26,6 +26,14 @@
 // core. For the default MLP at 2 ranks: layer 1's x and dy (1 MB) during layer 1's dx GEMM,
 // then layer 0's dy and the pack (0.5 MB) during layer 1's dW GEMMs.
 //
+// Rows (`--factor-form rows`, or where the cost model picks it): forming all of dW over the
+// global batch costs each rank N times its own dW GEMMs. Instead each rank can form only its
+// ⌈out ÷ N⌉ rows of dW over the global batch (one rank's GEMM work: a reduce-scatter done with
+// factors), and the ranks allgather those rows: (N−1)/N · (in·out + out) floats more per rank
+// than the factors alone, still fewer than a ring allreduce whenever the factors are. A layer's
+// rows go in their own allgather as soon as they are formed, which the lower layers' dW GEMMs
+// overlap; every rank ends with the same Floats (rank j's rows as rank j formed them).
+//
 // Exact: no approximation. Every rank computes the same dW (the same GEMMs on the same
 // gathered rows, rank block after rank block), provided every rank runs the same number of
 // BLAS threads (checked: else the strategy does not apply).
@@ -37,11 +45,24 @@ import NeuralNet
 
 /// `--exchange shared` across nodes (one rank per node, or no shared memory) and `--exchange factors`.
 final class AllgatherFactorExchange: ExchangeStrategy {
+    /// How a layer's gradient crosses ranks.
+    enum Way: Double, Equatable {
+        /// A ring allreduce of its gradient (here: packed with the tail).
+        case gradient = 0
+        /// Its factors are allgathered and every rank forms all of dW.
+        case whole = 1
+        /// Its factors are allgathered, each rank forms its rows of dW, and the rows are allgathered.
+        case rows = 2
+    }
+
     struct Layer {
         let index: Int
         let linear: Linear<Float>
+        let way: Way
         /// Whether this layer's gradient is formed from allgathered factors.
-        let factors: Bool
+        var factors: Bool { way != .gradient }
+        /// The allgather of its rows of dW (`way == .rows`).
+        let rowGather: RowGather?
         /// Offsets in `send` of its x rows (nil: the data input) and dy rows (factor layers).
         let xOffset: Int?
         let dyOffset: Int
@@ -50,6 +71,36 @@ final class AllgatherFactorExchange: ExchangeStrategy {
         let localDY: Buffer<Float>?
         /// Offset of this layer's gradient in the packed allreduce (gradient layers).
         let packOffset: Int
+    }
+
+    /// The allgather of a `rows` layer's weight-gradient rows: rank j forms rows
+    /// [out·j ÷ N, out·(j+1) ÷ N) over the global batch and sends them, with their bias entries,
+    /// in a block of ⌈out ÷ N⌉ · (in + bias) Floats: its W rows, then its bias entries.
+    final class RowGather {
+        let out: Int, inFeatures: Int, bias: Bool, size: Int
+        let blockFloats: Int
+        /// My block, then every rank's.
+        let wire: Buffer<Float>
+        var pending: PendingCollective?
+        init(linear: Linear<Float>, size: Int) {
+            out = linear.outFeatures; inFeatures = linear.inFeatures; bias = linear.useBias; self.size = size
+            blockFloats = (out + size - 1) / size * (inFeatures + (bias ? 1 : 0))
+            wire = Buffer(count: (size + 1) * blockFloats)
+        }
+        func rows(of j: Int) -> Range<Int> { out * j / size ..< out * (j + 1) / size }
+        func block(_ j: Int) -> UnsafeMutablePointer<Float> { wire.pointer + (1 + j) * blockFloats }
+        /// Copies rank j's rows between the layer's gradient `g` ([out, in] then [out]) and `block`.
+        func copy(rank j: Int, gradient g: UnsafeMutablePointer<Float>, block b: UnsafeMutablePointer<Float>, toBlock: Bool) {
+            let r = rows(of: j), w = r.count * inFeatures
+            let gw = g + r.lowerBound * inFeatures, gb = g + out * inFeatures + r.lowerBound
+            if toBlock {
+                b.update(from: gw, count: w)
+                if bias { (b + w).update(from: gb, count: r.count) }
+            } else {
+                gw.update(from: b, count: w)
+                if bias { gb.update(from: b + w, count: r.count) }
+            }
+        }
     }
 
     /// One allgather of a step: some factor layers' rows (and, for the last, the pack).
@@ -114,7 +165,8 @@ final class AllgatherFactorExchange: ExchangeStrategy {
     private let scratchTargets: Buffer<Float>
     private let scratchIndices: Buffer<Int32>
     var label: String {
-        "factors \(size)x1\(codec.map { " \($0.kind)" } ?? "") (allgather \(layers.filter(\.factors).count)/\(layers.count) layers\(overlap ? ", overlapped" : ""))"
+        let rows = layers.filter { $0.way == .rows }.count
+        return "factors \(size)x1\(codec.map { " \($0.kind)" } ?? "") (allgather \(layers.filter(\.factors).count)/\(layers.count) layers\(rows > 0 ? ", \(rows) by rows" : "")\(overlap ? ", overlapped" : ""))"
     }
 
     /// Factor bytes one step receives per rank, for `description`.
@@ -139,38 +191,47 @@ final class AllgatherFactorExchange: ExchangeStrategy {
         let flops = LinkProbe.gemmRate(rows: perRank)
         // Rank 0 decides (the layers and the overlap), so that every rank builds the same layout.
         let word = WireCodec(c.config.compress) == nil ? 4 : 2
+        // Rows are formed from Float factors only (compressed factors go whole).
+        let form = word == 4 ? c.config.factorForm : .whole
         var choice = choose(layers: linears.map { (input: $0.0 == 0, inFeatures: $0.1.inFeatures, outFeatures: $0.1.outFeatures) },
-                            ranks: N, perRank: perRank, bytesPerSecond: link.bytesPerSecond, flopsPerSecond: flops, factorWordBytes: word)
-            .map { force || $0 ? 1.0 : 0.0 }
+                            ranks: N, perRank: perRank, bytesPerSecond: link.bytesPerSecond, flopsPerSecond: flops, factorWordBytes: word,
+                            form: form, force: force).map(\.rawValue)
         // The factors' transfer a step at the probed bandwidth, for `--factor-overlap auto`.
         var wireBytes = 0
-        for ((k, lin), chosen) in zip(linears, choice) where chosen == 1 {
+        for ((k, lin), chosen) in zip(linears, choice) where chosen != Way.gradient.rawValue {
             wireBytes += (N - 1) * perRank * factorColumns(input: k == 0, inFeatures: lin.inFeatures, outFeatures: lin.outFeatures) * word
         }
         let wire = Double(wireBytes) / max(link.bytesPerSecond, 1)
         choice.append(overlaps(c.config.factorOverlap, wireSeconds: wire) ? 1 : 0)
         try choice.withUnsafeMutableBytes { try c.comm.broadcast($0, root: 0) }
         let overlap = choice.removeLast() == 1
-        guard choice.contains(1) else { return nil }
-        return AllgatherFactorExchange(c, linears: linears, factors: choice.map { $0 == 1 }, perRank: perRank, link: link, flops: flops, overlap: overlap)
+        let ways = choice.map { Way(rawValue: $0) ?? .gradient }
+        guard ways.contains(where: { $0 != .gradient }) else { return nil }
+        return AllgatherFactorExchange(c, linears: linears, ways: ways, perRank: perRank, link: link, flops: flops, overlap: overlap)
     }
 
     /// The cost model: for each Linear layer (`input`: it reads the data, which every rank
-    /// has), whether allgathering its factors and forming dW over the whole batch,
+    /// has), the cheapest of
     ///
-    ///     (N−1) · perRank · (in·[not input] + out) · w B ÷ bandwidth   (w = 4, or 2 compressed)  +  2 (N−1) · perRank · in · out ÷ FLOP/s,
+    ///     gradient:  2 (N−1)/N · (in·out + out) · 4 B ÷ bandwidth                    (a ring allreduce)
+    ///     whole:     gather + 2 (N−1) · perRank · in · out ÷ FLOP/s                  (every rank forms all of dW)
+    ///     rows:      gather + (N−1)/N · (in·out + out) · 4 B ÷ bandwidth             (each its rows, then their allgather)
+    ///     gather  =  (N−1) · perRank · (in·[not input] + out) · w B ÷ bandwidth      (w = 4, or 2 compressed)
     ///
-    /// costs less than a ring allreduce of its gradient, 2 (N−1)/N · (in·out + out) · 4 B ÷ bandwidth.
-    /// Latency is left out: every layer's messages ride in a few collectives. So is the overlap
-    /// of the factors with backward, which only makes them cheaper.
+    /// among the ways `form` allows (`force`: never `gradient`). Latency is left out: every
+    /// layer's messages ride in a few collectives. So is the overlap with backward, which only
+    /// makes the factor ways cheaper. Rows cost no GEMM work beyond one rank's own dW.
     static func choose(layers: [(input: Bool, inFeatures: Int, outFeatures: Int)], ranks N: Int, perRank: Int,
-                       bytesPerSecond bw: Double, flopsPerSecond flops: Double, factorWordBytes w: Int = 4) -> [Bool] {
+                       bytesPerSecond bw: Double, flopsPerSecond flops: Double, factorWordBytes w: Int = 4,
+                       form: FactorForm, force: Bool = false) -> [Way] {
         layers.map { l in
             let weights = Double(l.inFeatures * l.outFeatures)
             let allreduce = 2 * Double(N - 1) / Double(N) * (weights + Double(l.outFeatures)) * 4 / bw
             let gather = Double(N - 1) * Double(perRank) * Double(factorColumns(input: l.input, inFeatures: l.inFeatures, outFeatures: l.outFeatures)) * Double(w) / bw
-            let extra = 2 * Double(N - 1) * Double(perRank) * weights / flops
-            return gather + extra < allreduce
+            var costs: [(Way, Double)] = force ? [] : [(.gradient, allreduce)]
+            if form != .rows { costs.append((.whole, gather + 2 * Double(N - 1) * Double(perRank) * weights / flops)) }
+            if form != .whole { costs.append((.rows, gather + allreduce / 2)) }
+            return costs.min { $0.1 < $1.1 }?.0 ?? .gradient
         }
     }
 
@@ -180,7 +241,8 @@ final class AllgatherFactorExchange: ExchangeStrategy {
         (input ? 0 : inFeatures) + outFeatures
     }
 
-    private init(_ c: ExchangeContext, linears: [(Int, Linear<Float>)], factors: [Bool], perRank: Int, link: LinkProbe, flops: Double, overlap: Bool) {
+    private init(_ c: ExchangeContext, linears: [(Int, Linear<Float>)], ways: [Way], perRank: Int, link: LinkProbe, flops: Double, overlap: Bool) {
+        let factors = ways.map { $0 != .gradient }
         comm = c.comm; model = c.model; size = c.comm.size; rank = c.comm.rank
         self.perRank = perRank
         let codec = WireCodec(c.config.compress)
@@ -213,10 +275,10 @@ final class AllgatherFactorExchange: ExchangeStrategy {
         }
         for (j, (k, lin)) in linears.enumerated() {
             if factors[j] {
-                layers.append(Layer(index: k, linear: lin, factors: true, xOffset: offsets[j].x, dyOffset: offsets[j].dy,
-                                    localX: nil, localDY: nil, packOffset: 0))
+                layers.append(Layer(index: k, linear: lin, way: ways[j], rowGather: ways[j] == .rows ? RowGather(linear: lin, size: c.comm.size) : nil,
+                                    xOffset: offsets[j].x, dyOffset: offsets[j].dy, localX: nil, localDY: nil, packOffset: 0))
             } else {
-                layers.append(Layer(index: k, linear: lin, factors: false, xOffset: nil, dyOffset: 0,
+                layers.append(Layer(index: k, linear: lin, way: .gradient, rowGather: nil, xOffset: nil, dyOffset: 0,
                                     localX: k == 0 ? nil : Buffer(count: perRank * lin.inFeatures), localDY: Buffer(count: perRank * lin.outFeatures),
                                     packOffset: pack))
                 pack += lin.parameterCount
@@ -240,7 +302,7 @@ final class AllgatherFactorExchange: ExchangeStrategy {
         scratchIndices = Buffer(count: perRank)
         factorBytes = (size - 1) * groups.reduce(0) { $0 + $1.factorWireBytes }
         if rank == 0 {
-            let f = layers.filter(\.factors).map { String($0.index) }.joined(separator: ",")
+            let f = layers.filter(\.factors).map { "\($0.index)\($0.way == .rows ? " (rows)" : "")" }.joined(separator: ",")
             let g = layers.filter { !$0.factors }.map { String($0.index) }.joined(separator: ",")
             description = String(format: "layers %@ by allgathered factors (%.2f MB received per step, %@)%@; link ≈ %.2f Gbit/s, GEMM ≈ %.0f GFLOP/s",
                                  f, Double(factorBytes) / 1e6, overlap ? "\(groups.count) allgathers overlapped with backward" : "one allgather after backward", g.isEmpty ? "" : ", layers \(g) by gradient (\(packInGather ? "in the last allgather" : "allreduce"))", link.bytesPerSecond * 8 / 1e9, flops / 1e9)
@@ -279,13 +341,27 @@ final class AllgatherFactorExchange: ExchangeStrategy {
     /// Advances the collectives in flight (between GEMM blocks).
     private func poll() {
         guard failure == nil else { return }
-        do { for g in groups { if let p = g.pending, try p.test() { g.pending = nil } } } catch { failure = error }
+        do {
+            for g in groups { if let p = g.pending, try p.test() { g.pending = nil } }
+            for l in layers { if let r = l.rowGather, let p = r.pending, try p.test() { r.pending = nil } }
+        } catch { failure = error }
+    }
+
+    /// Copies my rows of layer l's dW (formed) into its row allgather's block and starts it.
+    private func startRows(_ l: Layer) {
+        guard failure == nil, let r = l.rowGather else { return }
+        r.copy(rank: rank, gradient: model.gradients.pointer + model.offsets[l.index], block: r.wire.pointer, toBlock: true)
+        do {
+            r.pending = try comm.startAllGather(UnsafeRawBufferPointer(start: r.wire.pointer, count: r.blockFloats * 4),
+                                                UnsafeMutableRawBufferPointer(start: r.block(0), count: r.blockFloats * 4 * size))
+        } catch { failure = error }
     }
 
     func backward(_ pass: LocalPass, batch: Range<Int>, scale: Float, stop: Bool, clock: inout StepClock) throws -> LocalTail {
         counts = (0..<size).map { Sampler.slice(batch, part: $0, of: size).count }
         failure = nil
         for g in groups { g.started = false; g.pending = nil }
+        for l in layers { l.rowGather?.pending = nil }
         let mine = Sampler.slice(batch, part: rank, of: size)
         let n = mine.count
         precondition(n <= perRank && n <= model.capacity, "factor exchange: \(n) rows exceed \(perRank)")
@@ -360,10 +436,13 @@ final class AllgatherFactorExchange: ExchangeStrategy {
                 codec != nil ? UnsafePointer(group.decoded.pointer + j * group.floats) : UnsafePointer(group.block(j).assumingMemoryBound(to: Float.self))
             }
             // dW = Σ over rank blocks in rank order of dy_jᵀ x_j: the same sum on every rank;
-            // in row blocks, between which the later groups' allgathers advance.
+            // in row blocks, between which the later groups' allgathers advance. A `rows`
+            // layer forms my rows only and starts their allgather.
             for li in group.layers {
                 let l = layers[li]
-                for rows in overlap ? model.blocks(of: l.linear.outFeatures) : [0..<l.linear.outFeatures] {
+                let mine = l.rowGather?.rows(of: rank) ?? 0..<l.linear.outFeatures
+                let cut = overlap ? model.blocks(of: mine.count).map { mine.lowerBound + $0.lowerBound ..< mine.lowerBound + $0.upperBound } : [mine]
+                for rows in cut {
                     for j in 0..<size {
                         let base = factorsOf(j)
                         let xj = l.xOffset.map { UnsafePointer(base + $0 - group.offset) } ?? UnsafePointer(inputs!.pointer + j * perRank * in0)
@@ -371,8 +450,19 @@ final class AllgatherFactorExchange: ExchangeStrategy {
                     }
                     poll()
                 }
+                startRows(l)
             }
             if let failure { throw failure }
+        }
+        // The other ranks' rows, as they formed them.
+        for l in layers {
+            guard let r = l.rowGather else { continue }
+            clock.charge(.compute)
+            if let pending = r.pending { try pending.wait(); r.pending = nil }
+            clock.charge(.comm)
+            for j in 0..<size where j != rank {
+                r.copy(rank: j, gradient: g + model.offsets[l.index], block: r.block(j), toBlock: false)
+            }
         }
         if !packInGather {
             clock.charge(.compute)
