@@ -50,7 +50,11 @@ The model (per step, per rank, b = 128 samples per rank, N ranks = nodes, one pe
     ddp / ddp-bf16   DDP's buckets (1 MB first bucket: W3,b3,b2,W2; then W1,b1), overlapped
     factors(-bf16)   allgather every Linear layer's x and dy rows (b·(in+out) floats per rank),
                      each rank forming dW over the global batch: +(N-1)× the weight-gradient GEMMs
-    hybrid           per layer the cheaper of allreduce and factors (Poseidon's choice)
+    factors-rows     allgather every Linear layer's factors, each rank forming only its rows of dW
+                     over the global batch (one rank's GEMMs), then a ring allgather of the rows
+                     ((N-1)/N · (in·out+out) floats per rank): --exchange factors --factor-form rows
+    hybrid           per layer the cheapest of allreduce, factors and factor rows (Poseidon's
+                     choice, plus rows: nntrain's default across nodes)
     hybrid-bf16      the same with bf16 on the wire
     hybrid-overlap   the same with each factor layer's allgather started during backward
                      (--factor-overlap; nntrain's default where the transfer is >= 5 ms a step)
@@ -155,10 +159,12 @@ def pack_in_gather(n, pack_floats):
     return n == 2 or pack_floats + 4 <= 1 << 16
 
 
-def factor_exchange(sel, n, link, comp, w=4, overlap=False):
+def factor_exchange(sel, n, link, comp, w=4, overlap=False, rows_sel=frozenset()):
     """nntrain's factor exchange (AllgatherFactorExchange) for the layers in sel, each rank
     forming their dW over the global batch (N× their weight-gradient GEMMs, N-1 more than one
-    rank's own); the other layers' gradients (the pack) ride in the last allgather, or go in
+    rank's own), or for the layers in rows_sel (a subset of sel) only its rows of dW (one
+    rank's GEMMs), whose allgather (1/N of the gradient per rank) starts as soon as they are
+    formed; the other layers' gradients (the pack) ride in the last allgather, or go in
     one allreduce of their own (pack_in_gather). Rows per rank and layer: dy, and x except for
     the first layer (its input is the data, which every rank has). (step seconds, bytes per rank)
 
@@ -175,6 +181,8 @@ def factor_exchange(sel, n, link, comp, w=4, overlap=False):
     pack_bytes = (pack + 4) * 4
     per_rank = sum(rows.values()) + (pack_bytes if in_gather and sel else 0)
     nbytes = (n - 1) * per_rank + (0 if in_gather and sel else 2 * (n - 1) / n * pack_bytes)
+    row_bytes = {k: math.ceil(o / n) * (i + 1) * 4 for k, (i, o) in enumerate(LAYERS) if k in rows_sel}
+    nbytes += (n - 1) * sum(row_bytes.values())
     if not sel:
         return comp.t + ring_allreduce(pack_bytes, n, link), nbytes
     groups = sorted(sel, reverse=True)                 # top first
@@ -193,8 +201,15 @@ def factor_exchange(sel, n, link, comp, w=4, overlap=False):
         t += sum(comp.layer[k]["dx"] for k in range(len(LAYERS))) + sum(comp.layer[k]["dw"] for k in range(len(LAYERS)) if k not in sel)
         t += ring_allgather(per_rank, n, link)
         arrived = {k: t for k in sel}
+    rows_done = t
     for k in groups:                                   # reduce: top first, each once its rows are in
-        t = max(t, arrived[k]) + n * comp.layer[k]["dw"]
+        t = max(t, arrived[k]) + (1 if k in rows_sel else n) * comp.layer[k]["dw"]
+        if k in rows_sel:                              # its rows' allgather: during the layers below when overlapped
+            start = max(t, rows_done) if overlap and not link.get("serial") else t
+            rows_done = start + ring_allgather(row_bytes[k], n, link)
+            if not (overlap and not link.get("serial")):
+                t = rows_done
+    t = max(t, rows_done)
     if not in_gather:
         t += ring_allreduce(pack_bytes, n, link)
     return t, nbytes
@@ -213,10 +228,17 @@ def factor_layers_by_merit(count, n, w=4):
     return set(sorted(range(len(LAYERS)), key=merit, reverse=True)[:count])
 
 
-def strategy_time(name, n, link, comp, factor_count=None):
-    """(step seconds, bytes sent per rank per step). factor_count: for the hybrid strategies,
-    how many layers a measured run sent by factors (its label's "allgather k/L"), else the
-    model picks the cheapest subset."""
+def rows_layers(sel, count):
+    """The `count` layers of sel nntrain forms by rows: its cost model prefers rows over whole
+    dW where the extra GEMMs cost more than the rows' bytes, i.e. for the widest layers."""
+    return frozenset(sorted(sel, key=lambda k: LAYERS[k][0] * LAYERS[k][1], reverse=True)[:count])
+
+
+def strategy_time(name, n, link, comp, factor_count=None, rows_count=None):
+    """(step seconds, bytes sent per rank per step). factor_count, rows_count: for the hybrid
+    strategies, how many layers a measured run sent by factors and how many of them it formed
+    by rows (its label's "allgather k/L layers, r by rows"), else the model picks the cheapest
+    way for each layer."""
     if name == "allreduce":
         return comp.t + ring_allreduce(P * 4, n, link), 2 * (n - 1) / n * P * 4
     if name == "allreduce-bf16":
@@ -232,14 +254,23 @@ def strategy_time(name, n, link, comp, factor_count=None):
         w = 2 if name.endswith("bf16") else 4
         return pipeline(comp, [[2, 1], [0]], n, link, w), 2 * (n - 1) / n * P * w
     if name.startswith(("factors", "hybrid")):
-        # factors[-overlap][-bf16]: every layer by factors; hybrid...: the cheapest subset.
+        # factors[-rows][-overlap][-bf16]: every layer by factors (whole dW, or rows); hybrid...:
+        # each layer the cheapest way (rows only from Float factors, as nntrain).
         w, overlap = (2 if name.endswith("bf16") else 4), "-overlap" in name
+        every = set(range(len(LAYERS)))
         if name.startswith("factors"):
-            return factor_exchange(set(range(len(LAYERS))), n, link, comp, w, overlap)
+            return factor_exchange(every, n, link, comp, w, overlap, frozenset(every) if "-rows" in name else frozenset())
         if factor_count is not None:
-            return factor_exchange(factor_layers_by_merit(factor_count, n, w), n, link, comp, w, overlap)
-        subsets = [{k for k in range(len(LAYERS)) if m >> k & 1} for m in range(1 << len(LAYERS))]
-        return min(factor_exchange(sel, n, link, comp, w, overlap) for sel in subsets)
+            sel = factor_layers_by_merit(factor_count, n, w)
+            return factor_exchange(sel, n, link, comp, w, overlap, rows_layers(sel, rows_count or 0))
+        ways = (0, 1, 2) if w == 4 else (0, 1)        # gradient, whole, rows
+        best = None
+        for m in range(len(ways) ** len(LAYERS)):
+            way = [ways[m // len(ways) ** k % len(ways)] for k in range(len(LAYERS))]
+            sel = {k for k in every if way[k]}
+            r = factor_exchange(sel, n, link, comp, w, overlap, frozenset(k for k in every if way[k] == 2))
+            best = r if best is None or r < best else best
+        return best
     if name.startswith("powersgd:"):
         r = int(name.split(":")[1])
         floats = sum((i + o) * r + o for i, o in LAYERS)
@@ -249,7 +280,7 @@ def strategy_time(name, n, link, comp, factor_count=None):
     raise SystemExit(f"costmodel: unknown strategy {name}")
 
 
-STRATEGIES = ["allreduce", "allreduce-bf16", "overlap", "buckets", "ddp", "ddp-bf16", "factors", "factors-bf16", "hybrid", "hybrid-bf16",
+STRATEGIES = ["allreduce", "allreduce-bf16", "overlap", "buckets", "ddp", "ddp-bf16", "factors", "factors-bf16", "factors-rows", "hybrid", "hybrid-bf16",
               "hybrid-overlap", "powersgd:4"]
 # Which implementation's compute and protocol efficiency a strategy uses in the predictions.
 IMPL = {"ddp": "torch", "ddp-bf16": "torch"}
@@ -478,6 +509,8 @@ def nntrain_strategy(spec, exchange):
     m = re.search(r"allgather (\d+)/(\d+)", exchange or "")
     if exchange and exchange.startswith("factors"):
         base = "factors" if (m is None or m.group(1) == m.group(2)) else "hybrid"
+        r = re.search(r"(\d+) by rows", exchange)
+        base += "-rows" if base == "factors" and r and m and r.group(1) == m.group(1) else ""
         base += "-overlap" if "overlapped" in exchange else ""
     elif exchange == "allreduce" or (exchange or "").startswith("allreduce (") and "on the wire" in exchange:
         base = "allreduce"   # "allreduce (bf16 on the wire)": the compressed one, suffixed below
@@ -516,6 +549,7 @@ def points(runs, links, raws, extra_map, gapped=True):
         name = rs[0]["name"] + (f" [{ex}]" if (h, rate, spec) in several else "")
         pt = {"hosts": h, "rate": rate, "spec": spec, "name": name, "strategy": strategy, "impl": impl,
               "factor_count": int(m.group(1)) if m else None,
+              "rows_count": int(r.group(1)) if (r := re.search(r"(\d+) by rows", ex)) else None,
               "sps": median([r["sps"] for r in rs]), "reps": len(rs),
               "compute_measured": median([r["compute_per_step"] for r in rs if "compute_per_step" in r]),
               "beta_probe": median([l["bytes_per_second"] for l in lk]),
@@ -544,7 +578,7 @@ def predict_point(pt, comp1, eta):
     comp = Compute(point_compute(pt, comp1))
     link = {"alpha": pt["alpha"], "beta": pt["beta_probe"] * eta, "o": pt.get("overhead", 0.0), "beta_ag": pt["beta_probe"],
             "serial": pt["cpu_bound"]}
-    t, nb = strategy_time(pt["strategy"], n, link, comp, pt.get("factor_count"))
+    t, nb = strategy_time(pt["strategy"], n, link, comp, pt.get("factor_count"), pt.get("rows_count"))
     return B * n / t, nb
 
 
@@ -561,6 +595,7 @@ def predict_own_compute(pt, comp1, eta):
         # of theirs, which strategy_time adds back as shares of the compute it is given:
         # t = t' (1 + (N-1) f), f their share of one step's flops.
         sel = factor_layers_by_merit(pt.get("factor_count") or len(LAYERS), n)
+        sel = sel - rows_layers(sel, pt.get("rows_count") or 0)   # rows layers: one rank's GEMMs
         f = sum(Compute(1.0).layer[k]["dw"] for k in sel)
         t /= 1 + (n - 1) * f
     if pt["strategy"] in ("ddp", "ddp-bf16") and pt["strategy"] in comp1:
@@ -569,7 +604,7 @@ def predict_own_compute(pt, comp1, eta):
         t += max(0.0, point_compute(pt, comp1) - point_compute(pt, comp1, impl_only=True))
     link = {"alpha": pt["alpha"], "beta": pt["beta_probe"] * eta, "o": pt.get("overhead", 0.0), "beta_ag": pt["beta_probe"],
             "serial": pt["cpu_bound"]}
-    st, _ = strategy_time(pt["strategy"], n, link, Compute(max(t, 1e-4)), pt.get("factor_count"))
+    st, _ = strategy_time(pt["strategy"], n, link, Compute(max(t, 1e-4)), pt.get("factor_count"), pt.get("rows_count"))
     return B * n / st
 
 
@@ -738,10 +773,10 @@ def plot(path, table, nodes, one, pts, comp1, eta, a):
     rates = (1e9, 10e9, 100e9)
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), sharex=True)
     styles = {"allreduce": "-", "allreduce-bf16": "--", "overlap": "-.", "buckets": (0, (3, 1, 1, 1)), "ddp": "-", "ddp-bf16": "--",
-              "factors": ":", "factors-bf16": (0, (1, 3)), "hybrid": "-", "hybrid-bf16": "--", "hybrid-overlap": "-.",
+              "factors": ":", "factors-bf16": (0, (1, 3)), "factors-rows": (0, (5, 2)), "hybrid": "-", "hybrid-bf16": "--", "hybrid-overlap": "-.",
               "powersgd:4": ":"}
     colors = {"allreduce": "C0", "allreduce-bf16": "C0", "overlap": "C4", "buckets": "C6", "ddp": "C3", "ddp-bf16": "C3",
-              "factors": "C2", "factors-bf16": "C1", "hybrid": "C2", "hybrid-bf16": "C1", "hybrid-overlap": "C8", "powersgd:4": "C5"}
+              "factors": "C2", "factors-bf16": "C1", "factors-rows": "C9", "hybrid": "C2", "hybrid-bf16": "C1", "hybrid-overlap": "C8", "powersgd:4": "C5"}
     ns = nodes[1:]
     for j, rate in enumerate(rates):
         ax, ax2 = axes[0][j], axes[1][j]
