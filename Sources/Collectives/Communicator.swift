@@ -33,6 +33,10 @@ public protocol Communicator: AnyObject {
     /// returned true). Every rank starts the same collectives in the same order, as with the
     /// blocking ones; a rank may compute, and start further collectives, in between.
     func startAllGather(_ sent: UnsafeRawBufferPointer, _ received: UnsafeMutableRawBufferPointer) throws -> PendingCollective
+    /// MPI_Alltoall: `sent` and `received` each hold `size` blocks of the same length (the same
+    /// on every rank); this rank's block j goes to rank j, and `received`'s block j is what
+    /// rank j's block for this rank held.
+    func allToAll(_ sent: UnsafeRawBufferPointer, _ received: UnsafeMutableRawBufferPointer) throws
     func barrier() throws
     /// Maps memory shared by the ranks of this rank's node (collective: every rank calls it
     /// with the same counts). Nil when ranks share nothing (one rank, or one rank per node,

@@ -18,6 +18,9 @@ public final class SingleCommunicator: Communicator {
     public func allGather(_ sent: UnsafeRawBufferPointer, _ received: UnsafeMutableRawBufferPointer) throws {
         received.copyMemory(from: sent)
     }
+    public func allToAll(_ sent: UnsafeRawBufferPointer, _ received: UnsafeMutableRawBufferPointer) throws {
+        received.copyMemory(from: sent)
+    }
     public func barrier() throws {}
     public func abort(_ message: String, code: Int32) -> Never {
         fputs("nntrain: error: \(message)\n", stderr)

@@ -179,6 +179,19 @@ public final class ThreadCommunicator: Communicator, @unchecked Sendable {
         try group.barrier(rank: rank)
     }
 
+    public func allToAll(_ sent: UnsafeRawBufferPointer, _ received: UnsafeMutableRawBufferPointer) throws {
+        try stallWatch.collective { try allToAllBody(sent, received) }
+    }
+
+    private func allToAllBody(_ sent: UnsafeRawBufferPointer, _ received: UnsafeMutableRawBufferPointer) throws {
+        precondition(sent.count == received.count && sent.count % size == 0, "allToAll: sent and received must hold size equal blocks")
+        let n = sent.count / size
+        group.slots[rank] = UnsafeMutableRawPointer(mutating: sent.baseAddress)
+        try group.barrier(rank: rank)
+        for r in 0..<size where n > 0 { (received.baseAddress! + r * n).copyMemory(from: group.slots[r]! + rank * n, byteCount: n) }
+        try group.barrier(rank: rank)
+    }
+
     public func barrier() throws { try stallWatch.collective { try group.barrier(rank: rank) } }
 
     /// One block of ordinary memory for the group: the shared part, then one slot per rank.

@@ -122,6 +122,17 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    public func allToAll(_ sent: UnsafeRawBufferPointer, _ received: UnsafeMutableRawBufferPointer) throws {
+        precondition(sent.count == received.count && sent.count % size == 0, "allToAll: sent and received must hold size equal blocks")
+        if size == 1 { received.copyMemory(from: sent); return }
+        guard let count = Int32(exactly: sent.count / size) else {
+            throw CommunicatorError("MPI_Alltoall: \(sent.count / size) bytes per block exceed MPI's count limit")
+        }
+        try stallWatch.collective {
+            try MPICommunicator.check(MPI_Alltoall(sent.baseAddress, count, cmpi_byte(), received.baseAddress, count, cmpi_byte(), comm), "MPI_Alltoall")
+        }
+    }
+
     public func barrier() throws { try stallWatch.collective { try MPICommunicator.check(MPI_Barrier(comm), "MPI_Barrier") } }
 
     /// An MPI-3 shared-memory window over this node's ranks (MPI_Comm_split_type with

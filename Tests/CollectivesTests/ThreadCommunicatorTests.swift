@@ -55,6 +55,20 @@ func onThreads<R>(_ n: Int, stallTimeout: Double = 0, _ body: @escaping (ThreadC
         }
     }
 
+    @Test(arguments: [1, 2, 3, 4])
+    func allToAllSendsBlockJToRankJ(_ n: Int) throws {
+        // Rank r's block j holds 100·r + j (3 Int32 each): rank j receives, in block r, 100·r + j.
+        let results = onThreads(n) { c -> [Int32] in
+            let sent = (0..<n).flatMap { j in [Int32](repeating: Int32(100 * c.rank + j), count: 3) }
+            var got = [Int32](repeating: -1, count: 3 * n)
+            try sent.withUnsafeBytes { s in try got.withUnsafeMutableBytes { try c.allToAll(s, $0) } }
+            return got
+        }
+        for (j, r) in results.enumerated() {
+            #expect(try r.get() == (0..<n).flatMap { r in [Int32](repeating: Int32(100 * r + j), count: 3) })
+        }
+    }
+
     @Test func fixedReductionOrderIsReproducible() throws {
         func run() -> [Float] {
             let rs = onThreads(4) { c -> [Float] in

@@ -21,6 +21,7 @@ class NoSharedMemory: Communicator {
     func allReduceMax(_ b: UnsafeMutableBufferPointer<Double>) throws { try inner.allReduceMax(b) }
     func broadcast(_ b: UnsafeMutableRawBufferPointer, root: Int) throws { try inner.broadcast(b, root: root) }
     func allGather(_ s: UnsafeRawBufferPointer, _ r: UnsafeMutableRawBufferPointer) throws { try inner.allGather(s, r) }
+    func allToAll(_ s: UnsafeRawBufferPointer, _ r: UnsafeMutableRawBufferPointer) throws { try inner.allToAll(s, r) }
     func startAllGather(_ s: UnsafeRawBufferPointer, _ r: UnsafeMutableRawBufferPointer) throws -> PendingCollective { try inner.startAllGather(s, r) }
     func barrier() throws { try inner.barrier() }
     func abort(_ message: String, code: Int32) -> Never { inner.abort(message, code: code) }

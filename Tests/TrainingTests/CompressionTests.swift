@@ -67,6 +67,46 @@ import CKernels
         }
     }
 
+    @Test(arguments: [2, 3, 4])
+    func compressedAllreduceSumsTheDecodedWordsInRankOrder(_ n: Int) throws {
+        // P = 1001 gradients (not a multiple of 3 or 4) and the tail. Two ranks: every rank
+        // gets Σ_j decode(encode(x_j)) in rank order, unrounded. Three or more (reduce-scatter by
+        // alltoall, then allgather): that sum encoded and decoded once more, the shard owner's
+        // rounding. Every rank the same bits; the tail summed in Float32.
+        let P = 1001
+        func x(_ r: Int, _ i: Int) -> Float { Float(sin(Double(i * (r + 3)) * 0.37)) * Float(1 + i % 7) * 1e-3 }
+        for kind in [Compression.bf16, .fp16] {
+            let codec = WireCodec(kind)!
+            let (_, all) = try runOnRanks(RunPlan(workers: n, blasThreads: 1, quiet: true)) { comm -> (Int, [Float]) in
+                var b = (0..<P).map { x(comm.rank, $0) } + (0..<Tail.size).map { Float(comm.rank + $0) }
+                try b.withUnsafeMutableBufferPointer { try CompressedSum(codec: codec).allReduce(comm, $0) }
+                var mine = b
+                var every = [Float](repeating: 0, count: b.count * comm.size)
+                try mine.withUnsafeMutableBytes { m in try every.withUnsafeMutableBytes { try comm.allGather(UnsafeRawBufferPointer(m), $0) } }
+                return (0, every)
+            }
+            var want = [Float](repeating: 0, count: P)
+            for r in 0..<n {
+                var enc = [UInt16](repeating: 0, count: P)
+                let v = (0..<P).map { x(r, $0) }
+                v.withUnsafeBufferPointer { codec.encode($0.baseAddress!, &enc, count: P) }
+                enc.withUnsafeBufferPointer { e in want.withUnsafeMutableBufferPointer { codec.decode(e.baseAddress!, $0.baseAddress!, count: P, add: r > 0) } }
+            }
+            if n > 2 {
+                var enc = [UInt16](repeating: 0, count: P)
+                want.withUnsafeBufferPointer { codec.encode($0.baseAddress!, &enc, count: P) }
+                enc.withUnsafeBufferPointer { e in want.withUnsafeMutableBufferPointer { codec.decode(e.baseAddress!, $0.baseAddress!, count: P, add: false) } }
+            }
+            let tail = (0..<Tail.size).map { k in (0..<n).reduce(Float(0)) { $0 + Float($1 + k) } }
+            let width = P + Tail.size
+            for r in 0..<n {
+                let got = Array(all[r * width ..< (r + 1) * width])
+                #expect(Array(got[..<P]) == want, "\(kind) \(n) ranks: rank \(r)'s sums")
+                #expect(Array(got[P...]) == tail, "\(kind) \(n) ranks: rank \(r)'s tail")
+            }
+        }
+    }
+
     @Test func powerSGDKeepsRanksIdenticalAndTrainsLikeFloat32() throws {
         // Rank 4 with error feedback on the 784-256-256-10 MLP (all three weights compressed):
         // ranks identical, the loss within 5 % of the uncompressed run's after 30 steps.

@@ -56,11 +56,20 @@ struct WireCodec {
     }
 }
 
-/// Fast mode with 16-bit gradients on the wire: the allreduce becomes an allgather of every
-/// rank's encoded gradient and a Float sum of the decoded ones in rank order on every rank
-/// (the tail — loss, counts, stop — is summed exactly in Float32). Bytes per rank: (N−1)·P·2
-/// against a ring allreduce's 2(N−1)/N·P·4, so it saves bytes for up to 3 ranks and breaks
-/// even at 4; the factor exchange compresses its factors the same way.
+/// Fast mode with 16-bit gradients on the wire, sums in Float32 (the tail — loss, counts,
+/// stop — is summed exactly in Float32 apart). With P gradients and N ranks:
+///
+/// - N = 2: one allgather of every rank's encoded gradient, and every rank sums the two
+///   decoded gradients in rank order: P·2 bytes per rank, one collective, the sum unrounded.
+/// - N ≥ 3: a reduce-scatter and an allgather, as a ring allreduce moves its halves. Rank r owns
+///   the shard [r·S, (r+1)·S), S = ⌈P ÷ N⌉: an alltoall gives it every rank's encoded words of
+///   its shard, it sums their decoded values in rank order in Float32 and encodes the sum, and
+///   an allgather of the encoded sums gives every rank the whole gradient (each rank decodes
+///   the same words, its own shard's included). 2(N−1)·S·2 bytes per rank — half a Float32
+///   ring allreduce at any N — where an allgather of every rank's gradient would move
+///   (N−1)·P·2, more than the Float32 ring from N = 5 on. The sum is rounded to 16 bits once.
+///
+/// The factor exchange compresses its factors with the same codec.
 struct CompressedSum: Summand {
     typealias Word = Float
     let codec: WireCodec
@@ -72,6 +81,7 @@ struct CompressedSum: Summand {
     /// Buffers sized on first use.
     final class Scratch {
         var words = Buffer<UInt16>(count: 0)
+        var shard = Buffer<Float>(count: 0)
         var tail = Buffer<Float>(count: Tail.size)
     }
 
@@ -87,16 +97,40 @@ struct CompressedSum: Summand {
     func allReduce(_ comm: Communicator, _ buffer: UnsafeMutableBufferPointer<Float>) throws {
         let P = buffer.count - Tail.size, N = comm.size
         guard let b = buffer.baseAddress, P >= 0, N > 1 else { return }
-        if scratch.words.count < (N + 1) * P { scratch.words = Buffer(count: (N + 1) * P) }
-        let mine = scratch.words.pointer, all = mine + P
-        codec.encode(b, mine, count: P)
-        try comm.allGather(UnsafeRawBufferPointer(start: mine, count: P * 2), UnsafeMutableRawBufferPointer(start: all, count: P * 2 * N))
-        // Σ_j decode(rank j's words), in rank order: the same bits on every rank.
-        for j in 0..<N { codec.decode(all + j * P, b, count: P, add: j > 0) }
+        if N == 2 {
+            if scratch.words.count < (N + 1) * P { scratch.words = Buffer(count: (N + 1) * P) }
+            let mine = scratch.words.pointer, all = mine + P
+            codec.encode(b, mine, count: P)
+            try comm.allGather(UnsafeRawBufferPointer(start: mine, count: P * 2), UnsafeMutableRawBufferPointer(start: all, count: P * 2 * N))
+            // Σ_j decode(rank j's words), in rank order: the same bits on every rank.
+            for j in 0..<N { codec.decode(all + j * P, b, count: P, add: j > 0) }
+        } else {
+            try reduceScatterAllGather(comm, b, count: P)
+        }
         let t = scratch.tail.pointer
         t.update(from: b + P, count: Tail.size)
         try comm.allReduceSum(scratch.tail.buffer)
         (b + P).update(from: t, count: Tail.size)
+    }
+
+    /// N ≥ 3 (see the type's comment): b[0..<P] ← decode(encode(Σ_j decode(encode(rank j's b)))),
+    /// the sum in rank order, the same words decoded on every rank.
+    private func reduceScatterAllGather(_ comm: Communicator, _ b: UnsafeMutablePointer<Float>, count P: Int) throws {
+        let N = comm.size, S = (P + N - 1) / N
+        // Words: what I send (N shards of S), what I receive (N ranks' words of my shard), my
+        // encoded sum (S), everyone's (N·S); Floats: my shard's sum.
+        let need = 3 * N * S + S
+        if scratch.words.count < need { scratch.words = Buffer(count: need) }
+        if scratch.shard.count < S { scratch.shard = Buffer(count: S) }
+        let sent = scratch.words.pointer, got = sent + N * S, mine = got + N * S, all = mine + S
+        codec.encode(b, sent, count: P)
+        (sent + P).update(repeating: 0, count: N * S - P)
+        try comm.allToAll(UnsafeRawBufferPointer(start: sent, count: N * S * 2), UnsafeMutableRawBufferPointer(start: got, count: N * S * 2))
+        let sum = scratch.shard.pointer
+        for j in 0..<N { codec.decode(got + j * S, sum, count: S, add: j > 0) }
+        codec.encode(sum, mine, count: S)
+        try comm.allGather(UnsafeRawBufferPointer(start: mine, count: S * 2), UnsafeMutableRawBufferPointer(start: all, count: N * S * 2))
+        codec.decode(all, b, count: P, add: false)
     }
 
     func crossNodeSum(_ memory: NodeSharedMemory, _ buffer: UnsafeMutableBufferPointer<Float>) throws { try fast.crossNodeSum(memory, buffer) }
