@@ -41,9 +41,10 @@ The model (per step, per rank, b = 128 samples per rank, N ranks = nodes, one pe
   ring allgather, B per rank: (N-1) messages,  (N-1) · B bytes sent per rank
   strategies (bytes per rank and step for P = 1,863,690 parameters):
     allreduce        one allreduce of the whole fp32 gradient (nntrain today, numpy+mpi4py)
-    allreduce-bf16   nntrain's --compress bf16 allreduce: an allgather of every rank's bf16 words
-                     ((N-1)·P·2 bytes per rank: half a ring allreduce's at N = 2, more from N = 5
-                     on), each rank summing in fp32; the tail in a small allreduce
+    allreduce-bf16   nntrain's --compress bf16 allreduce: at N = 2 an allgather of both ranks' bf16
+                     words (P·2 bytes per rank), from N = 3 an alltoall of bf16 shards (each rank
+                     sums its shard in fp32) and an allgather of the bf16 sums (2(N-1)·⌈P/N⌉·2
+                     bytes per rank: half a ring allreduce's at any N); the tail in a small allreduce
     overlap          allreduce per layer, each started when its layer's backward is done
     buckets          nntrain's overlapped allreduce (--bucket-mb 1): [W3,b3,W2,b2] after layer 2's
                      weight gradient, then [W1,b1]
@@ -243,9 +244,15 @@ def strategy_time(name, n, link, comp, factor_count=None, rows_count=None):
         return comp.t + ring_allreduce(P * 4, n, link), 2 * (n - 1) / n * P * 4
     if name == "allreduce-bf16":
         # nntrain's compressed allreduce (CompressedSum, WireCodec.swift): MPI cannot sum 16-bit
-        # words, so every rank's words are allgathered and each rank sums them in fp32; the
-        # tail (loss, count) goes in a small allreduce of its own.
-        return comp.t + ring_allgather(P * 2, n, link) + ring_allreduce(16, n, link), (n - 1) * P * 2 + 2 * (n - 1) / n * 16
+        # words. 2 ranks: both ranks' words are allgathered and each sums them in fp32. From 3:
+        # an alltoall of bf16 shards (N-1 messages of a shard, as a ring allgather's), each rank
+        # sums its shard in fp32, and an allgather of the bf16 sums. The tail (loss, count) goes
+        # in a small allreduce of its own.
+        tail = ring_allreduce(16, n, link), 2 * (n - 1) / n * 16
+        if n == 2:
+            return comp.t + ring_allgather(P * 2, n, link) + tail[0], P * 2 + tail[1]
+        shard = math.ceil(P / n) * 2
+        return comp.t + 2 * ring_allgather(shard, n, link) + tail[0], 2 * (n - 1) * shard + tail[1]
     if name == "overlap":
         return pipeline(comp, [[2], [1], [0]], n, link), 2 * (n - 1) / n * P * 4
     if name == "buckets":   # nntrain's overlapped allreduce at --bucket-mb 1: [W3,b3,W2,b2], then [W1,b1]
