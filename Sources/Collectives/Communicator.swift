@@ -8,6 +8,15 @@ public struct CommunicatorError: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
+/// `n` as the Int32 count an MPI call takes, or an error naming the call when it does not fit
+/// (MPI-3's counts are C ints: a buffer of 2³¹ elements or more needs another layout).
+public func mpiCount(_ n: Int, _ what: String) throws -> Int32 {
+    guard let c = Int32(exactly: n) else {
+        throw CommunicatorError("\(what): \(n) elements exceed MPI's count limit of \(Int32.max)")
+    }
+    return c
+}
+
 /// Collective operations over a fixed group of ranks 0..<size.
 ///
 /// Every rank must call the same collectives in the same order with buffers of the same

@@ -74,8 +74,9 @@ public final class MPICommunicator: Communicator {
 
     private func allReduce(_ p: UnsafeMutableRawPointer?, _ count: Int, _ type: MPI_Datatype?, _ op: MPI_Op?, _ what: String) throws {
         guard size > 1, count > 0 else { return }
+        let n = try mpiCount(count, what)
         try stallWatch.collective {
-            try MPICommunicator.check(MPI_Allreduce(cmpi_in_place(), p, Int32(count), type, op, comm), what)
+            try MPICommunicator.check(MPI_Allreduce(cmpi_in_place(), p, n, type, op, comm), what)
         }
     }
 
@@ -94,17 +95,18 @@ public final class MPICommunicator: Communicator {
 
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
         guard size > 1, buffer.count > 0 else { return }
+        let n = try mpiCount(buffer.count, "MPI_Bcast")
         try stallWatch.collective {
-            try MPICommunicator.check(MPI_Bcast(buffer.baseAddress, Int32(buffer.count), cmpi_byte(), Int32(root), comm), "MPI_Bcast")
+            try MPICommunicator.check(MPI_Bcast(buffer.baseAddress, n, cmpi_byte(), Int32(root), comm), "MPI_Bcast")
         }
     }
 
     public func allGather(_ sent: UnsafeRawBufferPointer, _ received: UnsafeMutableRawBufferPointer) throws {
         precondition(received.count == sent.count * size, "allGather: received must hold size × sent bytes")
         if size == 1 { received.copyMemory(from: sent); return }
+        let n = try mpiCount(sent.count, "MPI_Allgather")
         try stallWatch.collective {
-            try MPICommunicator.check(MPI_Allgather(sent.baseAddress, Int32(sent.count), cmpi_byte(),
-                                                    received.baseAddress, Int32(sent.count), cmpi_byte(), comm), "MPI_Allgather")
+            try MPICommunicator.check(MPI_Allgather(sent.baseAddress, n, cmpi_byte(), received.baseAddress, n, cmpi_byte(), comm), "MPI_Allgather")
         }
     }
 
@@ -114,9 +116,7 @@ public final class MPICommunicator: Communicator {
     public func startAllGather(_ sent: UnsafeRawBufferPointer, _ received: UnsafeMutableRawBufferPointer) throws -> PendingCollective {
         precondition(received.count == sent.count * size, "startAllGather: received must hold size × sent bytes")
         if size == 1 { received.copyMemory(from: sent); return FinishedCollective() }
-        guard let count = Int32(exactly: sent.count) else {
-            throw CommunicatorError("MPI_Iallgather: \(sent.count) bytes per rank exceed MPI's count limit")
-        }
+        let count = try mpiCount(sent.count, "MPI_Iallgather")
         return try MPIPendingCollective(watch: stallWatch, what: "MPI_Iallgather") { request in
             MPI_Iallgather(sent.baseAddress, count, cmpi_byte(), received.baseAddress, count, cmpi_byte(), comm, request)
         }
@@ -125,9 +125,7 @@ public final class MPICommunicator: Communicator {
     public func allToAll(_ sent: UnsafeRawBufferPointer, _ received: UnsafeMutableRawBufferPointer) throws {
         precondition(sent.count == received.count && sent.count % size == 0, "allToAll: sent and received must hold size equal blocks")
         if size == 1 { received.copyMemory(from: sent); return }
-        guard let count = Int32(exactly: sent.count / size) else {
-            throw CommunicatorError("MPI_Alltoall: \(sent.count / size) bytes per block exceed MPI's count limit")
-        }
+        let count = try mpiCount(sent.count / size, "MPI_Alltoall")
         try stallWatch.collective {
             try MPICommunicator.check(MPI_Alltoall(sent.baseAddress, count, cmpi_byte(), received.baseAddress, count, cmpi_byte(), comm), "MPI_Alltoall")
         }
@@ -217,16 +215,16 @@ public final class MPICommunicator: Communicator {
         }
         let crossSum: ((UnsafeMutableBufferPointer<Float>) throws -> Void)? = c == nil ? nil : { b in
             guard b.count > 0 else { return }
+            let n = try mpiCount(b.count, "MPI_Allreduce(float, sum, across nodes)")
             try watch.sideCollective {
-                try MPICommunicator.check(MPI_Allreduce(cmpi_in_place(), b.baseAddress, Int32(b.count), cmpi_float(), cmpi_op_sum(), c),
-                                          "MPI_Allreduce(float, sum, across nodes)")
+                try MPICommunicator.check(MPI_Allreduce(cmpi_in_place(), b.baseAddress, n, cmpi_float(), cmpi_op_sum(), c), "MPI_Allreduce(float, sum, across nodes)")
             }
         }
         let crossSumInt64: ((UnsafeMutableBufferPointer<Int64>) throws -> Void)? = c == nil ? nil : { b in
             guard b.count > 0 else { return }
+            let n = try mpiCount(b.count, "MPI_Allreduce(int64, sum, across nodes)")
             try watch.sideCollective {
-                try MPICommunicator.check(MPI_Allreduce(cmpi_in_place(), b.baseAddress, Int32(b.count), cmpi_int64(), cmpi_op_sum(), c),
-                                          "MPI_Allreduce(int64, sum, across nodes)")
+                try MPICommunicator.check(MPI_Allreduce(cmpi_in_place(), b.baseAddress, n, cmpi_int64(), cmpi_op_sum(), c), "MPI_Allreduce(int64, sum, across nodes)")
             }
         }
         let release: () throws -> Void = {

@@ -69,6 +69,13 @@ func onThreads<R>(_ n: Int, stallTimeout: Double = 0, _ body: @escaping (ThreadC
         }
     }
 
+    @Test func mpiCountsBeyondInt32AreErrorsNamingTheCall() throws {
+        #expect(try mpiCount(Int(Int32.max), "MPI_Allgather") == Int32.max)
+        #expect { try mpiCount(Int(Int32.max) + 1, "MPI_Allgather") } throws: { e in
+            (e as? CommunicatorError)?.message == "MPI_Allgather: 2147483648 elements exceed MPI's count limit of 2147483647"
+        }
+    }
+
     @Test func fixedReductionOrderIsReproducible() throws {
         func run() -> [Float] {
             let rs = onThreads(4) { c -> [Float] in
